@@ -1,0 +1,253 @@
+#!/usr/bin/env bash
+# Load test: Tollgate against a plain hyper pass-through proxy, measured in one run.
+#
+# Method (docs/performance.md, reference/performance.md §4): everything on 127.0.0.1; wrk and the
+# echo upstream pinned to core 0, the proxy under test pinned to core 1; HTTP/1.1 keep-alive,
+# `wrk -t1 -c32 -d10s --latency`, GET /api/v1/widgets/1234?limit=10; REPS repetitions of
+# direct → passthrough → tollgate. For each run: requests/s, p50/p99, and the CPU time per
+# request of the tested process (utime+stime from /proc/<pid>/stat ÷ requests served).
+# Tollgate's requests carry a valid SigV4 signature made once by `examples/sign_request.rs` at
+# start-up and replayed (valid for the 15-minute clock-skew window).
+#
+# Usage: benches/load.sh [--no-build]
+#   env: DURATION (s, default 10), REPS (default 3), CONNS (default 32), OUT (also write the
+#        results table to this file)
+#
+# Bounded: the measurement phase is killed after 160 s by a watchdog; everything started here is
+# stopped on exit. Needs 2+ cores, taskset, wrk (installed with apt-get if missing) and curl.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+DURATION=${DURATION:-10}
+REPS=${REPS:-3}
+CONNS=${CONNS:-32}
+WARMUP=2
+PATHQ="/api/v1/widgets/1234?limit=10"
+CLK_TCK=$(getconf CLK_TCK)
+
+die() { echo "load.sh: $*" >&2; exit 1; }
+
+if [[ $(nproc) -lt 2 ]]; then die "needs at least 2 cores (wrk + upstream on core 0, proxy on core 1)"; fi
+command -v taskset >/dev/null || die "taskset (util-linux) is required"
+command -v curl >/dev/null || die "curl is required"
+if ! command -v wrk >/dev/null; then
+    echo "== installing wrk (apt-get)"
+    if ! apt-get install -y wrk >/dev/null 2>&1; then
+        apt-get update >/dev/null && apt-get install -y wrk >/dev/null
+    fi
+    command -v wrk >/dev/null || die "could not install wrk"
+fi
+
+if [[ ${1:-} != "--no-build" ]]; then
+    echo "== building release binaries (no-op when up to date)"
+    cargo build --release --quiet --bin tollgate --example passthrough --example sign_request
+fi
+BIN=target/release/tollgate
+PASS=target/release/examples/passthrough
+SIGN=target/release/examples/sign_request
+for b in "$BIN" "$PASS" "$SIGN"; do [[ -x $b ]] || die "$b is missing (run without --no-build)"; done
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/tollgate-load.XXXXXX")
+PIDS=()
+WATCHDOG=""
+cleanup() {
+    trap - EXIT INT TERM
+    [[ -n $WATCHDOG ]] && kill "$WATCHDOG" 2>/dev/null || true
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'echo "load.sh: interrupted" >&2; exit 130' INT TERM
+
+# Bound the measurement phase (the build above is not bounded: it is a no-op once built).
+( sleep 160; echo "load.sh: watchdog: over time, stopping" >&2; kill -TERM $$ ) &
+WATCHDOG=$!
+
+# Waits for "<prefix> ADDR" in a log file and prints ADDR.
+wait_addr() {
+    local log=$1 prefix=$2 pid=$3 i
+    for i in $(seq 1 100); do
+        if addr=$(grep -m1 -o "$prefix [0-9.:]*" "$log" 2>/dev/null); then
+            echo "${addr##* }"
+            return 0
+        fi
+        kill -0 "$pid" 2>/dev/null || { cat "$log" >&2; die "process $pid exited before listening"; }
+        sleep 0.1
+    done
+    cat "$log" >&2
+    die "timed out waiting for '$prefix' in $log"
+}
+
+# utime+stime of a process, in clock ticks.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# "busy steal total" jiffies of cpu1 from /proc/stat.
+cpu1_stat() { awk '$1=="cpu1" {busy=$2+$3+$4+$7+$8; print busy, $9, busy+$5+$6+$9}' /proc/stat; }
+
+# --- processes --------------------------------------------------------------------------------
+echo "== starting echo upstream (core 0), passthrough (core 1), tollgate (core 1)"
+taskset -c 0 "$BIN" echo --listen 127.0.0.1:0 >"$TMP/echo.log" 2>&1 &
+ECHO_PID=$!; PIDS+=("$ECHO_PID")
+ECHO_ADDR=$(wait_addr "$TMP/echo.log" "echo upstream listening on" "$ECHO_PID")
+
+taskset -c 1 "$PASS" --listen 127.0.0.1:0 --upstream "http://$ECHO_ADDR" >"$TMP/pass.log" 2>&1 &
+PASS_PID=$!; PIDS+=("$PASS_PID")
+PASS_ADDR=$(wait_addr "$TMP/pass.log" "passthrough listening on" "$PASS_PID")
+
+# A temporary Tollgate config: one user with an allow-all inline policy and a fresh key.
+KEYS=$("$BIN" keys create)
+AKID=$(sed -n 's/^access_key_id = "\(.*\)"$/\1/p' <<<"$KEYS")
+SECRET=$(sed -n 's/^secret_access_key = "\(.*\)"$/\1/p' <<<"$KEYS")
+[[ -n $AKID && -n $SECRET ]] || die "could not parse 'tollgate keys create' output"
+cat >"$TMP/tollgate.toml" <<EOF
+secrets_file = "tollgate.secrets.toml"
+
+[auth]
+regions = ["us-east-1"]
+services = ["execute-api"]
+
+[listeners]
+proxy = "127.0.0.1:0"
+admin = "127.0.0.1:0"
+
+[upstream]
+url = "http://$ECHO_ADDR"
+
+[[accounts]]
+id = "123456789012"
+name = "load"
+
+[[users]]
+name = "loadgen"
+inline_policies = { AllowAll = "allow-all.json" }
+
+[[users.access_keys]]
+id = "$AKID"
+EOF
+cat >"$TMP/allow-all.json" <<'EOF'
+{ "Version": "2012-10-17", "Statement": [ { "Effect": "Allow", "Action": "*", "Resource": "*" } ] }
+EOF
+printf '[access_keys]\n%s = "%s"\n' "$AKID" "$SECRET" >"$TMP/tollgate.secrets.toml"
+chmod 600 "$TMP/tollgate.secrets.toml"
+"$BIN" check --config "$TMP/tollgate.toml" >/dev/null || die "generated config refused (see above)"
+
+RUST_LOG=warn taskset -c 1 "$BIN" serve --config "$TMP/tollgate.toml" >"$TMP/tollgate.log" 2>&1 &
+TG_PID=$!; PIDS+=("$TG_PID")
+TG_ADDR=$(wait_addr "$TMP/tollgate.log" "proxy listening on" "$TG_PID")
+
+# --- signed headers ---------------------------------------------------------------------------
+SIG_HEADERS=()
+while IFS= read -r line; do
+    [[ -n $line ]] && SIG_HEADERS+=(-H "$line")
+done < <("$SIGN" --url "http://$TG_ADDR$PATHQ" --access-key "$AKID" --secret "$SECRET" \
+    --region us-east-1 --service execute-api)
+[[ ${#SIG_HEADERS[@]} -eq 8 ]] || die "sign_request printed $((${#SIG_HEADERS[@]} / 2)) headers, expected 4"
+
+check_status() {
+    local want=$1; shift
+    local got
+    got=$(curl -s -o /dev/null -w '%{http_code}' "$@")
+    [[ $got == "$want" ]] || die "expected HTTP $want from $*, got $got"
+}
+check_status 200 "http://$ECHO_ADDR$PATHQ"
+check_status 200 "http://$PASS_ADDR$PATHQ"
+check_status 200 "${SIG_HEADERS[@]}" "http://$TG_ADDR$PATHQ"
+check_status 403 "http://$TG_ADDR$PATHQ"
+echo "   echo $ECHO_ADDR (pid $ECHO_PID), passthrough $PASS_ADDR (pid $PASS_PID), tollgate $TG_ADDR (pid $TG_PID)"
+echo "   signed request accepted (200), unsigned refused (403)"
+
+# --- load -------------------------------------------------------------------------------------
+# to_us VALUE: wrk latency ("521.00us", "1.23ms", "2.00s") → µs.
+to_us() {
+    awk -v v="$1" 'BEGIN {
+        n = v + 0
+        if (v ~ /us$/) print n; else if (v ~ /ms$/) print n * 1000; else if (v ~ /s$/) print n * 1000000; else print n
+    }'
+}
+
+RESULTS="$TMP/results.tsv"
+: >"$RESULTS"
+
+# run NAME PID URL [wrk args...]: one measured wrk run; appends a row to $RESULTS.
+run() {
+    local name=$1 pid=$2 url=$3; shift 3
+    local t0 t1 c0 c1 out reqs rps p50 p99 non2xx errs cpu_us busy steal
+    t0=$(cpu_ticks "$pid"); c0=$(cpu1_stat)
+    out=$(taskset -c 0 wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency "$@" "$url")
+    t1=$(cpu_ticks "$pid"); c1=$(cpu1_stat)
+    reqs=$(awk '/requests in/ {print $1}' <<<"$out")
+    rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
+    p50=$(to_us "$(awk '$1=="50%" {print $2}' <<<"$out")")
+    p99=$(to_us "$(awk '$1=="99%" {print $2}' <<<"$out")")
+    non2xx=$(awk '/Non-2xx or 3xx responses:/ {print $NF}' <<<"$out"); non2xx=${non2xx:-0}
+    errs=$(awk '/Socket errors:/ {s=0; for (i=3;i<=NF;i++) {gsub(",","",$i); if ($i ~ /^[0-9]+$/) s+=$i}; print s}' <<<"$out"); errs=${errs:-0}
+    cpu_us=$(awk -v d="$((t1 - t0))" -v r="$reqs" -v hz="$CLK_TCK" 'BEGIN {printf "%.2f", d / hz * 1e6 / r}')
+    read -r busy steal <<<"$(awk -v a="$c0" -v b="$c1" 'BEGIN {
+        split(a, x, " "); split(b, y, " "); t = y[3] - x[3]; if (t <= 0) t = 1
+        printf "%.0f %.1f", 100 * (y[1] - x[1]) / t, 100 * (y[2] - x[2]) / t }')"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
+        "$name" "$rep" "$rps" "$p50" "$p99" "$cpu_us" "$reqs" "$non2xx" "$errs" "$busy/$steal" >>"$RESULTS"
+    printf '   %-12s rep %s: %9.0f req/s  p50 %7.0f us  p99 %7.0f us  %6.2f us CPU/req  non-2xx %s  socket errors %s  cpu1 busy/steal %s%%\n' \
+        "$name" "$rep" "$rps" "$p50" "$p99" "$cpu_us" "$non2xx" "$errs" "$busy/$steal"
+    [[ $non2xx == 0 && $errs == 0 ]] || echo "   WARNING: $name had $non2xx non-2xx responses and $errs socket errors" >&2
+}
+
+echo "== warm-up (${WARMUP}s each, not recorded)"
+for target in "http://$ECHO_ADDR$PATHQ" "http://$PASS_ADDR$PATHQ"; do
+    taskset -c 0 wrk -t1 -c"$CONNS" -d"${WARMUP}s" "$target" >/dev/null
+done
+taskset -c 0 wrk -t1 -c"$CONNS" -d"${WARMUP}s" "${SIG_HEADERS[@]}" "http://$TG_ADDR$PATHQ" >/dev/null
+
+echo "== measuring: wrk -t1 -c$CONNS -d${DURATION}s, $REPS reps of direct → passthrough → tollgate"
+for rep in $(seq 1 "$REPS"); do
+    run direct "$ECHO_PID" "http://$ECHO_ADDR$PATHQ"
+    run passthrough "$PASS_PID" "http://$PASS_ADDR$PATHQ"
+    run tollgate "$TG_PID" "http://$TG_ADDR$PATHQ" "${SIG_HEADERS[@]}"
+done
+
+# --- report -----------------------------------------------------------------------------------
+report() {
+    echo
+    echo "Machine: $(nproc) vCPU, $(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo), $(uname -r)"
+    echo "wrk -t1 -c$CONNS -d${DURATION}s, $REPS reps; wrk + echo on core 0, proxy on core 1; CPU = tested process"
+    echo
+    echo "| config | rps (per rep) | p50 µs | p99 µs | CPU µs/req | median rps | median CPU µs/req | non-2xx | cpu1 busy/steal % |"
+    echo "|---|---|---|---|---|---|---|---|---|"
+    for name in direct passthrough tollgate; do
+        awk -F'\t' -v n="$name" '
+            function median(a, k,   i, j, t) {
+                for (i = 1; i <= k; i++) for (j = i + 1; j <= k; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
+                return (k % 2) ? a[(k + 1) / 2] : (a[k / 2] + a[k / 2 + 1]) / 2
+            }
+            $1 == n {
+                k++; r[k] = $3; c[k] = $6
+                rps = rps (k > 1 ? " / " : "") sprintf("%.1fk", $3 / 1000)
+                p50 = p50 (k > 1 ? " / " : "") sprintf("%.0f", $4)
+                p99 = p99 (k > 1 ? " / " : "") sprintf("%.0f", $5)
+                cpu = cpu (k > 1 ? " / " : "") sprintf("%.2f", $6)
+                bad += $8 + $9
+                cs = cs (k > 1 ? " / " : "") $10
+            }
+            END {
+                printf "| %s | %s | %s | %s | %s | %.1fk | %.2f | %d | %s |\n", n, rps, p50, p99, cpu, median(r, k) / 1000, median(c, k), bad, cs
+            }' "$RESULTS"
+    done
+    echo
+    echo "Ratios tollgate / passthrough (same rep):"
+    echo
+    echo "| rep | rps ratio | CPU µs/req ratio | extra CPU µs/req |"
+    echo "|---|---|---|---|"
+    awk -F'\t' '
+        $1 == "passthrough" { pr[$2] = $3; pc[$2] = $6 }
+        $1 == "tollgate"    { tr[$2] = $3; tc[$2] = $6; reps[++n] = $2 }
+        END {
+            for (i = 1; i <= n; i++) { k = reps[i]; rr = tr[k] / pr[k]; cr = tc[k] / pc[k]; sr += rr; sc += cr
+                printf "| %s | %.3f | %.3f | %+.2f |\n", k, rr, cr, tc[k] - pc[k] }
+            printf "| mean | %.3f | %.3f | |\n", sr / n, sc / n
+        }' "$RESULTS"
+    echo
+    awk -F'\t' '
+        $1 == "passthrough" { p += $3; n++ } $1 == "tollgate" { t += $3 }
+        END { r = t / p; printf "Goal tollgate >= 0.90x passthrough rps: %.3f -> %s\n", r, (r >= 0.90 ? "MET" : "NOT MET") }' "$RESULTS"
+}
+report | tee "${OUT:-/dev/null}"

@@ -1,0 +1,618 @@
+//! SigV4 verification cost: Tollgate against two Rust verifiers measured in the same run.
+//!
+//! Every request is signed once, at start-up, by the `aws-sigv4` crate (the AWS SDK's signer) at
+//! the current time, and each verifier is given that time as "now" (the peers that read the
+//! clock themselves are within their windows). Every routine asserts that the signature verified,
+//! so a bench cannot silently measure an error path.
+//!
+//! Groups (the function names are the verifiers):
+//!
+//! - `get`: `GET /api/v1/widgets/1234?limit=10` for `execute-api` (host, accept, user-agent,
+//!   `x-amz-date`, `x-amz-content-sha256` of the empty body), warm signing-key cache.
+//!   `tollgate` is the `sigv4` module alone; `tollgate_authn` adds the access-key lookup in a
+//!   config [`Snapshot`] and the shared [`SigningKeyCache`] (`authn::begin` + `finish`), i.e. what
+//!   the proxy runs per request.
+//! - `get_no_sha_header`: the same request without `x-amz-content-sha256` (most non-S3 SDK calls).
+//! - `get_uncached`: the signing key derived on every request (4 extra HMACs).
+//! - `presigned_api`: a presigned `execute-api` URL (payload = SHA-256 of the empty body).
+//! - `presigned_s3`: a presigned S3 URL (`UNSIGNED-PAYLOAD`).
+//! - `s3_put_1k`: an S3 `PUT` with a 1 KiB body whose SHA-256 is declared in
+//!   `x-amz-content-sha256`; every verifier also hashes the body and checks it.
+//!
+//! Peers, each given its best case:
+//! - `scratchstack`: `scratchstack-aws-signature` 0.11 `sigv4_validate_request`, with a
+//!   `GetSigningKey` service that serves a memoized signing key (uncached: derives from the
+//!   secret each call). It takes the request by value, so each iteration gets a fresh clone built
+//!   outside the timed section (`iter_batched`). It hashes the body itself and has no support for
+//!   `UNSIGNED-PAYLOAD`, so it is not in `presigned_s3`.
+//! - `rustack`: `rustack-auth` 0.12 `verify_sigv4` / `verify_s3_sigv4` / `verify_presigned`, with a
+//!   `StaticCredentialProvider`. It has no signing-key cache (it derives the key on every call), so
+//!   its cached and uncached figures are the same code. Its presigned verifier only accepts
+//!   `UNSIGNED-PAYLOAD` (S3 style), so it is not in `presigned_api`.
+//!
+//! Run: `cargo bench --bench sigv4`; results in `target/criterion/<group>/<verifier>/`.
+#![allow(
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::future::Future;
+use std::hint::black_box;
+use std::pin::pin;
+use std::str::FromStr;
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use aws_credential_types::Credentials;
+use aws_sigv4::http_request::{
+    sign, PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest,
+    SignatureLocation, SigningSettings, UriPathNormalizationMode,
+};
+use aws_sigv4::sign::v4;
+use bytes::Bytes;
+use criterion::measurement::WallTime;
+use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkGroup, Criterion};
+use http::{HeaderMap, HeaderName, HeaderValue};
+use sha2::{Digest, Sha256};
+
+use tollgate::authn::{self, BodyCheck};
+use tollgate::config::Snapshot;
+use tollgate::sigv4::{self, derive_signing_key, HttpRequest, PayloadMode, SigningKeyCache};
+
+const AKID: &str = "AKIATOLLGATEADMIN001";
+const REGION: &str = "us-east-1";
+const HOST: &str = "api.example.com";
+const PATH_QUERY: &str = "/api/v1/widgets/1234?limit=10";
+const SKEW: i64 = 900;
+
+// ---------------------------------------------------------------------------------------------
+// Signing (aws-sigv4), done once.
+
+#[derive(Clone, Copy)]
+enum Kind {
+    /// `GET`, `x-amz-content-sha256` of the empty body.
+    Get,
+    /// `GET` without `x-amz-content-sha256`.
+    GetNoShaHeader,
+    /// Presigned `execute-api` URL.
+    PresignedApi,
+    /// Presigned S3 URL (`UNSIGNED-PAYLOAD`).
+    PresignedS3,
+    /// S3 `PUT` with a 1 KiB body, hash declared.
+    S3Put,
+}
+
+/// A request signed by `aws-sigv4`, in every shape the verifiers want.
+struct Signed {
+    method: http::Method,
+    uri: http::Uri,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+impl Signed {
+    fn tollgate(&self) -> HttpRequest<'_> {
+        HttpRequest {
+            method: self.method.as_str(),
+            path: self.uri.path(),
+            query: self.uri.query(),
+            authority: None,
+            headers: &self.headers,
+        }
+    }
+
+    fn http_request(&self) -> http::Request<Bytes> {
+        let mut req = http::Request::new(self.body.clone());
+        *req.method_mut() = self.method.clone();
+        *req.uri_mut() = self.uri.clone();
+        *req.headers_mut() = self.headers.clone();
+        req
+    }
+
+    fn parts(&self) -> http::request::Parts {
+        self.http_request().into_parts().0
+    }
+}
+
+fn sign_request(kind: Kind, secret: &str, time: SystemTime) -> Signed {
+    let (method, service, path_query, body): (&str, &str, &str, Vec<u8>) = match kind {
+        Kind::Get | Kind::GetNoShaHeader | Kind::PresignedApi => {
+            ("GET", "execute-api", PATH_QUERY, Vec::new())
+        }
+        Kind::PresignedS3 => ("GET", "s3", "/bucket/reports/2024/summary.csv", Vec::new()),
+        Kind::S3Put => (
+            "PUT",
+            "s3",
+            "/bucket/uploads/object-0001.bin",
+            (0..1024u32).map(|i| (i % 251) as u8).collect(),
+        ),
+    };
+    let mut settings = SigningSettings::default();
+    match kind {
+        Kind::Get => settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256,
+        Kind::GetNoShaHeader => {}
+        Kind::PresignedApi | Kind::PresignedS3 => {
+            settings.signature_location = SignatureLocation::QueryParams;
+            settings.expires_in = Some(Duration::from_secs(3600));
+        }
+        Kind::S3Put => settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256,
+    }
+    if service == "s3" {
+        settings.percent_encoding_mode = PercentEncodingMode::Single;
+        settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
+    }
+    let identity = Credentials::new(AKID, secret, None, None, "bench").into();
+    let params = v4::SigningParams::builder()
+        .identity(&identity)
+        .region(REGION)
+        .name(service)
+        .time(time)
+        .settings(settings)
+        .build()
+        .unwrap()
+        .into();
+    let uri = format!("https://{HOST}{path_query}");
+    let mut headers: Vec<(&str, &str)> = vec![
+        ("host", HOST),
+        ("user-agent", "aws-sdk-rust/1.0 os/linux lang/rust/1.95.0"),
+        ("accept", "application/json"),
+    ];
+    if matches!(kind, Kind::S3Put) {
+        headers.push(("content-type", "application/octet-stream"));
+    }
+    let signable_body = if matches!(kind, Kind::PresignedS3) {
+        SignableBody::UnsignedPayload
+    } else {
+        SignableBody::Bytes(&body)
+    };
+    let signable =
+        SignableRequest::new(method, uri.clone(), headers.iter().copied(), signable_body).unwrap();
+    let (instructions, _) = sign(signable, &params).unwrap().into_parts();
+    let mut req = http::Request::builder()
+        .method(method)
+        .uri(&uri)
+        .body(())
+        .unwrap();
+    for (k, v) in &headers {
+        req.headers_mut().append(
+            HeaderName::from_static(k),
+            HeaderValue::from_str(v).unwrap(),
+        );
+    }
+    if matches!(kind, Kind::S3Put) {
+        req.headers_mut()
+            .insert(http::header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+    }
+    instructions.apply_to_request_http1x(&mut req);
+    let (parts, ()) = req.into_parts();
+    // Keep only path and query: the proxy sees an origin-form request target.
+    let uri: http::Uri = parts
+        .uri
+        .path_and_query()
+        .unwrap()
+        .as_str()
+        .parse()
+        .unwrap();
+    Signed {
+        method: parts.method,
+        uri,
+        headers: parts.headers,
+        body: Bytes::from(body),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tollgate.
+
+/// The `sigv4` module alone, as `authn` uses it: parse and pre-key checks, scope check, signing
+/// key from the cache (or derived), string to sign into a reused buffer, constant-time compare,
+/// then the body check the payload mode requires.
+fn tollgate_verify(
+    req: &HttpRequest<'_>,
+    body: &[u8],
+    now: i64,
+    secret: &str,
+    cache: Option<&SigningKeyCache>,
+    sts: &mut Vec<u8>,
+) -> bool {
+    let Ok(parsed) = sigv4::parse(req, now, SKEW) else {
+        return false;
+    };
+    if parsed
+        .check_scope(|r| r == REGION, |s| matches!(s, "execute-api" | "s3"))
+        .is_err()
+    {
+        return false;
+    }
+    let mut body_hex = [0u8; 64];
+    let (payload_hash, declared) = match parsed.payload_mode() {
+        PayloadMode::Declared(h) => (h, Some(h)),
+        PayloadMode::Unsigned => (sigv4::UNSIGNED_PAYLOAD, None),
+        PayloadMode::BodyHash => {
+            if body.is_empty() {
+                (sigv4::EMPTY_SHA256, None)
+            } else {
+                hex::encode_to_slice(Sha256::digest(body), &mut body_hex).unwrap();
+                (std::str::from_utf8(&body_hex).unwrap(), None)
+            }
+        }
+        PayloadMode::Streaming(_) | PayloadMode::Invalid(_) => return false,
+    };
+    let scope = parsed.scope();
+    let derive = || derive_signing_key(secret, scope.date, scope.region, scope.service);
+    let ok = match cache {
+        Some(cache) => {
+            let (key, _hit) = cache.get_or_derive(parsed.signing_key_id(), 1, derive);
+            parsed.string_to_sign(sts, req, payload_hash).is_ok()
+                && sigv4::verify(&key, sts, &parsed.signature)
+        }
+        None => {
+            let key = derive();
+            parsed.string_to_sign(sts, req, payload_hash).is_ok()
+                && sigv4::verify(&key, sts, &parsed.signature)
+        }
+    };
+    ok && declared.is_none_or(|h| body_matches(body, h))
+}
+
+/// The body check for a declared hash: the empty body's hash is a constant, others are hashed.
+fn body_matches(body: &[u8], declared_hex: &str) -> bool {
+    if body.is_empty() {
+        return declared_hex == sigv4::EMPTY_SHA256;
+    }
+    let mut expected = [0u8; 32];
+    hex::decode_to_slice(declared_hex, &mut expected).is_ok()
+        && Sha256::digest(body)[..] == expected[..]
+}
+
+/// What the proxy runs: `authn::begin` (parse, scope, key lookup, payload mode) then `finish`
+/// (cache, string to sign, compare), then the body check `finish` asks for.
+fn tollgate_authn(
+    req: &HttpRequest<'_>,
+    body: &[u8],
+    now: i64,
+    snapshot: &Snapshot,
+    cache: &SigningKeyCache,
+    scratch: &mut Vec<u8>,
+) -> bool {
+    let Ok(pending) = authn::begin(req, snapshot, now) else {
+        return false;
+    };
+    let mut body_hex = [0u8; 64];
+    let hash = match pending.body_need() {
+        authn::BodyNeed::Nothing => None,
+        authn::BodyNeed::Sha256 if body.is_empty() => Some(sigv4::EMPTY_SHA256),
+        authn::BodyNeed::Sha256 => {
+            hex::encode_to_slice(Sha256::digest(body), &mut body_hex).unwrap();
+            Some(std::str::from_utf8(&body_hex).unwrap())
+        }
+    };
+    let Ok(authd) = pending.finish(req, hash, cache, snapshot.generation, false, scratch) else {
+        return false;
+    };
+    match authd.body_check {
+        BodyCheck::None => true,
+        BodyCheck::Sha256(expected) if body.is_empty() => {
+            hex::encode(expected) == sigv4::EMPTY_SHA256
+        }
+        BodyCheck::Sha256(expected) => Sha256::digest(body)[..] == expected[..],
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// scratchstack-aws-signature.
+
+mod scratchstack {
+    use super::*;
+    use scratchstack_aws_signature::{
+        sigv4_validate_request, GetSigningKeyRequest, GetSigningKeyResponse, KSecretKey,
+        SignatureOptions, NO_ADDITIONAL_SIGNED_HEADERS,
+    };
+    use tower::{service_fn, BoxError};
+
+    /// Polls a future that never waits (every future here is ready on first poll).
+    pub fn block_on<F: Future>(fut: F) -> F::Output {
+        let mut fut = pin!(fut);
+        let mut cx = Context::from_waker(Waker::noop());
+        loop {
+            if let Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
+                return v;
+            }
+        }
+    }
+
+    pub struct Verifier {
+        secret: KSecretKey,
+        /// The memoized response (signing key + empty principal), built on first use.
+        cached: Option<GetSigningKeyResponse>,
+        pub use_cache: bool,
+    }
+
+    impl Verifier {
+        pub fn new(secret: &str, use_cache: bool) -> Self {
+            Self {
+                secret: KSecretKey::from_str(secret).unwrap(),
+                cached: None,
+                use_cache,
+            }
+        }
+
+        pub fn verify(
+            &mut self,
+            req: http::Request<Bytes>,
+            service: &str,
+            now: SystemTime,
+        ) -> bool {
+            let secret = self.secret;
+            let use_cache = self.use_cache;
+            let cached = &mut self.cached;
+            let mut get_key = service_fn(move |r: GetSigningKeyRequest| {
+                let resp = match (use_cache, cached.as_ref()) {
+                    (true, Some(resp)) => resp.clone(),
+                    _ => {
+                        let key = secret.to_ksigning(r.request_date(), r.region(), r.service());
+                        let resp = GetSigningKeyResponse::builder()
+                            .signing_key(key)
+                            .build()
+                            .unwrap();
+                        if use_cache {
+                            *cached = Some(resp.clone());
+                        }
+                        resp
+                    }
+                };
+                std::future::ready(Ok::<_, BoxError>(resp))
+            });
+            let options = if service == "s3" {
+                SignatureOptions::S3
+            } else {
+                SignatureOptions::default()
+            };
+            block_on(sigv4_validate_request(
+                req,
+                REGION,
+                service,
+                &mut get_key,
+                now.into(),
+                &NO_ADDITIONAL_SIGNED_HEADERS,
+                options,
+            ))
+            .is_ok()
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// rustack-auth.
+
+mod rustack {
+    use super::*;
+    use rustack_auth::{hash_payload, StaticCredentialProvider};
+
+    pub fn provider(secret: &str) -> StaticCredentialProvider {
+        StaticCredentialProvider::new([(AKID.to_owned(), secret.to_owned())])
+    }
+
+    pub fn verify(
+        parts: &http::request::Parts,
+        body: &[u8],
+        provider: &StaticCredentialProvider,
+        s3: bool,
+    ) -> bool {
+        // The caller supplies the body hash; for an empty body it is a constant.
+        let hash;
+        let hash_ref = if body.is_empty() {
+            sigv4::EMPTY_SHA256
+        } else {
+            hash = hash_payload(body);
+            &hash
+        };
+        if s3 {
+            rustack_auth::sigv4::verify_s3_sigv4(parts, hash_ref, provider).is_ok()
+        } else {
+            rustack_auth::verify_sigv4(parts, hash_ref, provider).is_ok()
+        }
+    }
+
+    pub fn verify_presigned(
+        parts: &http::request::Parts,
+        provider: &StaticCredentialProvider,
+    ) -> bool {
+        rustack_auth::verify_presigned(parts, provider).is_ok()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Benches.
+
+struct Fixture {
+    secret: String,
+    now: i64,
+    time: SystemTime,
+    snapshot: Snapshot,
+}
+
+fn fixture() -> Fixture {
+    let snapshot = tollgate::config::load_demo(1).expect("demo config loads");
+    let secret = tollgate::config::demo_credentials()
+        .into_iter()
+        .find(|c| c.access_key_id == AKID)
+        .expect("demo admin key")
+        .secret
+        .expose()
+        .to_owned();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let time = UNIX_EPOCH + Duration::from_secs(now);
+    Fixture {
+        secret,
+        now: i64::try_from(now).unwrap(),
+        time,
+        snapshot,
+    }
+}
+
+fn bench_tollgate(g: &mut BenchmarkGroup<'_, WallTime>, f: &Fixture, s: &Signed, cached: bool) {
+    let req = s.tollgate();
+    let cache = SigningKeyCache::new(1024);
+    let mut sts = Vec::with_capacity(512);
+    let cache_ref = cached.then_some(&cache);
+    assert!(
+        tollgate_verify(&req, &s.body, f.now, &f.secret, cache_ref, &mut sts),
+        "tollgate refused the request"
+    );
+    g.bench_function("tollgate", |b| {
+        b.iter(|| {
+            assert!(tollgate_verify(
+                black_box(&req),
+                black_box(&s.body),
+                f.now,
+                &f.secret,
+                cache_ref,
+                &mut sts
+            ));
+        })
+    });
+}
+
+fn bench_tollgate_authn(g: &mut BenchmarkGroup<'_, WallTime>, f: &Fixture, s: &Signed) {
+    let req = s.tollgate();
+    let cache = SigningKeyCache::new(1024);
+    let mut scratch = Vec::with_capacity(512);
+    assert!(
+        tollgate_authn(&req, &s.body, f.now, &f.snapshot, &cache, &mut scratch),
+        "authn refused the request"
+    );
+    g.bench_function("tollgate_authn", |b| {
+        b.iter(|| {
+            assert!(tollgate_authn(
+                black_box(&req),
+                black_box(&s.body),
+                f.now,
+                &f.snapshot,
+                &cache,
+                &mut scratch
+            ));
+        })
+    });
+}
+
+fn bench_scratchstack(
+    g: &mut BenchmarkGroup<'_, WallTime>,
+    f: &Fixture,
+    s: &Signed,
+    service: &str,
+    cached: bool,
+) {
+    let mut v = scratchstack::Verifier::new(&f.secret, cached);
+    assert!(
+        v.verify(s.http_request(), service, f.time),
+        "scratchstack refused the request"
+    );
+    g.bench_function("scratchstack", |b| {
+        b.iter_batched(
+            || s.http_request(),
+            |req| assert!(v.verify(req, service, f.time)),
+            BatchSize::SmallInput,
+        )
+    });
+}
+
+fn bench_rustack(g: &mut BenchmarkGroup<'_, WallTime>, f: &Fixture, s: &Signed, s3: bool) {
+    let parts = s.parts();
+    let provider = rustack::provider(&f.secret);
+    assert!(
+        rustack::verify(&parts, &s.body, &provider, s3),
+        "rustack refused the request"
+    );
+    g.bench_function("rustack", |b| {
+        b.iter(|| {
+            assert!(rustack::verify(
+                black_box(&parts),
+                black_box(&s.body),
+                &provider,
+                s3
+            ))
+        })
+    });
+}
+
+fn bench_rustack_presigned(g: &mut BenchmarkGroup<'_, WallTime>, f: &Fixture, s: &Signed) {
+    let parts = s.parts();
+    let provider = rustack::provider(&f.secret);
+    assert!(
+        rustack::verify_presigned(&parts, &provider),
+        "rustack refused the presigned request"
+    );
+    g.bench_function("rustack", |b| {
+        b.iter(|| assert!(rustack::verify_presigned(black_box(&parts), &provider)))
+    });
+}
+
+fn sigv4_benches(c: &mut Criterion) {
+    let f = fixture();
+
+    let get = sign_request(Kind::Get, &f.secret, f.time);
+    let mut g = c.benchmark_group("get");
+    bench_tollgate(&mut g, &f, &get, true);
+    bench_tollgate_authn(&mut g, &f, &get);
+    bench_scratchstack(&mut g, &f, &get, "execute-api", true);
+    bench_rustack(&mut g, &f, &get, false);
+    g.finish();
+
+    let get_plain = sign_request(Kind::GetNoShaHeader, &f.secret, f.time);
+    let mut g = c.benchmark_group("get_no_sha_header");
+    bench_tollgate(&mut g, &f, &get_plain, true);
+    bench_tollgate_authn(&mut g, &f, &get_plain);
+    bench_scratchstack(&mut g, &f, &get_plain, "execute-api", true);
+    bench_rustack(&mut g, &f, &get_plain, false);
+    g.finish();
+
+    let mut g = c.benchmark_group("get_uncached");
+    bench_tollgate(&mut g, &f, &get, false);
+    bench_scratchstack(&mut g, &f, &get, "execute-api", false);
+    bench_rustack(&mut g, &f, &get, false);
+    g.finish();
+
+    let presigned_api = sign_request(Kind::PresignedApi, &f.secret, f.time);
+    let mut g = c.benchmark_group("presigned_api");
+    bench_tollgate(&mut g, &f, &presigned_api, true);
+    bench_tollgate_authn(&mut g, &f, &presigned_api);
+    bench_scratchstack(&mut g, &f, &presigned_api, "execute-api", true);
+    g.finish();
+
+    let presigned_s3 = sign_request(Kind::PresignedS3, &f.secret, f.time);
+    let mut g = c.benchmark_group("presigned_s3");
+    bench_tollgate(&mut g, &f, &presigned_s3, true);
+    bench_tollgate_authn(&mut g, &f, &presigned_s3);
+    bench_rustack_presigned(&mut g, &f, &presigned_s3);
+    g.finish();
+
+    let put = sign_request(Kind::S3Put, &f.secret, f.time);
+    let mut g = c.benchmark_group("s3_put_1k");
+    bench_tollgate(&mut g, &f, &put, true);
+    bench_tollgate_authn(&mut g, &f, &put);
+    bench_scratchstack(&mut g, &f, &put, "s3", true);
+    bench_rustack(&mut g, &f, &put, true);
+    g.finish();
+}
+
+fn config() -> Criterion {
+    Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+        .sample_size(50)
+        .without_plots()
+}
+
+criterion_group! {
+    name = benches;
+    config = config();
+    targets = sigv4_benches
+}
+criterion_main!(benches);

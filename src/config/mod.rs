@@ -1,0 +1,449 @@
+//! Configuration: one TOML file (serde structs that refuse unknown fields) → [`validate`] (every
+//! problem found, not just the first) → a compiled, immutable [`Snapshot`].
+//!
+//! IAM policy documents stay JSON files referenced by path; secret access keys live in a separate
+//! secrets file or in `TOLLGATE_SECRET_<ACCESS_KEY_ID>` environment variables, never in the main
+//! file. The reference for every key is `docs/configuration.md`.
+//!
+//! [`validate`]: validate::validate
+
+mod demo;
+mod locate;
+mod origin;
+mod schema;
+mod secrets;
+mod validate;
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::Path;
+use std::time::Duration;
+
+use crate::credentials::{self, KeyStatus, SecretKey};
+
+use origin::Origin;
+
+/// Everything compiled from one configuration. Immutable: a reload builds a new one and swaps it.
+pub struct Snapshot {
+    /// Caller-provided counter, bumped on every successful reload.
+    pub generation: u64,
+    /// Every access key of every user, active and inactive.
+    pub keys: credentials::KeyStore,
+    /// Signature verification settings.
+    pub auth: AuthSettings,
+    /// Listening addresses.
+    pub listeners: Listeners,
+    /// Where allowed requests go.
+    pub upstream: UpstreamSettings,
+    /// The accounts, in config order.
+    pub accounts: Vec<Account>,
+    /// The IAM users, in config order.
+    pub users: Vec<User>,
+    /// The IAM groups, in config order.
+    pub groups: Vec<Group>,
+    /// The IAM roles, in config order.
+    pub roles: Vec<Role>,
+    /// The customer managed policies, in config order.
+    pub policies: Vec<ManagedPolicy>,
+    index: Index,
+}
+
+/// Position of each entity by ARN (accounts by id), for O(1) lookups.
+#[derive(Default)]
+struct Index {
+    accounts: HashMap<String, usize>,
+    users: HashMap<String, usize>,
+    groups: HashMap<String, usize>,
+    roles: HashMap<String, usize>,
+    policies: HashMap<String, usize>,
+}
+
+impl Snapshot {
+    /// The account with this 12-digit id.
+    pub fn account(&self, id: &str) -> Option<&Account> {
+        self.index
+            .accounts
+            .get(id)
+            .and_then(|&i| self.accounts.get(i))
+    }
+
+    /// The user with this ARN (`arn:aws:iam::<account>:user<path><name>`).
+    pub fn user(&self, arn: &str) -> Option<&User> {
+        self.index.users.get(arn).and_then(|&i| self.users.get(i))
+    }
+
+    /// The group with this ARN (`arn:aws:iam::<account>:group<path><name>`).
+    pub fn group(&self, arn: &str) -> Option<&Group> {
+        self.index.groups.get(arn).and_then(|&i| self.groups.get(i))
+    }
+
+    /// The role with this ARN (`arn:aws:iam::<account>:role<path><name>`).
+    pub fn role(&self, arn: &str) -> Option<&Role> {
+        self.index.roles.get(arn).and_then(|&i| self.roles.get(i))
+    }
+
+    /// The managed policy with this ARN (`arn:aws:iam::<account>:policy<path><name>`).
+    pub fn policy(&self, arn: &str) -> Option<&ManagedPolicy> {
+        self.index
+            .policies
+            .get(arn)
+            .and_then(|&i| self.policies.get(i))
+    }
+}
+
+impl fmt::Debug for Snapshot {
+    // Derived `Debug` of every part; secrets print as `SecretKey(***)`. The index is left out.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Snapshot")
+            .field("generation", &self.generation)
+            .field("keys", &self.keys)
+            .field("auth", &self.auth)
+            .field("listeners", &self.listeners)
+            .field("upstream", &self.upstream)
+            .field("accounts", &self.accounts)
+            .field("users", &self.users)
+            .field("groups", &self.groups)
+            .field("roles", &self.roles)
+            .field("policies", &self.policies)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How signatures are checked (`[auth]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthSettings {
+    /// Regions a credential scope may name (never empty).
+    pub regions: HashSet<String>,
+    /// Services a credential scope may name (never empty).
+    pub services: HashSet<String>,
+    /// How far `X-Amz-Date` may be from the local clock, either way. Default 15 minutes.
+    pub clock_skew: Duration,
+    /// Largest body whose SHA-256 is checked against `x-amz-content-sha256`. Default 8 MiB.
+    pub max_verified_body: u64,
+    /// Services (a subset of `services`) for which `UNSIGNED-PAYLOAD` is accepted.
+    pub unsigned_payload_services: HashSet<String>,
+    /// Include `CanonicalRequest` and `StringToSign` in `SignatureDoesNotMatch` errors, as AWS
+    /// does. Default false.
+    pub expose_signing_details: bool,
+}
+
+/// Listening addresses (`[listeners]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Listeners {
+    /// The authorizing reverse proxy. Default `127.0.0.1:8080`.
+    pub proxy: SocketAddr,
+    /// `/metrics`, `/healthz`, `/readyz`. Default `127.0.0.1:9901`.
+    pub admin: SocketAddr,
+}
+
+impl Default for Listeners {
+    fn default() -> Self {
+        Self {
+            proxy: SocketAddr::from((Ipv4Addr::LOCALHOST, 8080)),
+            admin: SocketAddr::from((Ipv4Addr::LOCALHOST, 9901)),
+        }
+    }
+}
+
+/// Where allowed requests are forwarded (`[upstream]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamSettings {
+    /// The upstream service.
+    pub target: UpstreamTarget,
+    /// Time allowed to open a connection. Default 2 s.
+    pub connect_timeout: Duration,
+    /// Time allowed until the response headers arrive. Default 30 s.
+    pub request_timeout: Duration,
+    /// Which `Host` header the upstream sees.
+    pub host: HostMode,
+}
+
+/// The upstream service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UpstreamTarget {
+    /// `builtin:echo`: answer every allowed request with a description of it (for demos and tests).
+    Echo,
+    /// An `http://host:port` service; the URI has a scheme and an authority, and no path.
+    Url(http::Uri),
+}
+
+/// Which `Host` header the upstream sees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HostMode {
+    /// Keep the client's `Host` (the one it signed). The default.
+    #[default]
+    Preserve,
+    /// Rewrite `Host` to the upstream URL's authority.
+    Upstream,
+}
+
+/// An AWS account (`[[accounts]]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    /// The 12-digit account id.
+    pub id: String,
+    /// A friendly name (like an account alias).
+    pub name: String,
+}
+
+/// An inline policy embedded in a user, group or role.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InlinePolicy {
+    /// The policy name.
+    pub name: String,
+    /// The parsed policy document (a JSON object with a `Statement`).
+    pub document: serde_json::Value,
+}
+
+/// An IAM user (`[[users]]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct User {
+    /// The 12-digit account id.
+    pub account: String,
+    /// The user name.
+    pub name: String,
+    /// The IAM path, `/` or `/a/b/`.
+    pub path: String,
+    /// `arn:aws:iam::<account>:user<path><name>`.
+    pub arn: String,
+    /// `AIDA…`: configured, or derived from the ARN so that every replica agrees.
+    pub unique_id: String,
+    /// ARNs of the groups the user belongs to.
+    pub groups: Vec<String>,
+    /// ARNs of the managed policies attached to the user.
+    pub managed_policies: Vec<String>,
+    /// Inline policies, by name.
+    pub inline_policies: Vec<InlinePolicy>,
+    /// Tags (`aws:PrincipalTag/*`), sorted by key.
+    pub tags: Vec<(String, String)>,
+    /// The user's access key ids, in config order.
+    pub access_keys: Vec<String>,
+}
+
+/// An IAM group (`[[groups]]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Group {
+    /// The 12-digit account id.
+    pub account: String,
+    /// The group name.
+    pub name: String,
+    /// The IAM path.
+    pub path: String,
+    /// `arn:aws:iam::<account>:group<path><name>`.
+    pub arn: String,
+    /// `AGPA…`: configured, or derived from the ARN.
+    pub unique_id: String,
+    /// ARNs of the managed policies attached to the group.
+    pub managed_policies: Vec<String>,
+    /// Inline policies, by name.
+    pub inline_policies: Vec<InlinePolicy>,
+}
+
+/// An IAM role (`[[roles]]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Role {
+    /// The 12-digit account id.
+    pub account: String,
+    /// The role name.
+    pub name: String,
+    /// The IAM path.
+    pub path: String,
+    /// `arn:aws:iam::<account>:role<path><name>`.
+    pub arn: String,
+    /// `AROA…`: configured, or derived from the ARN.
+    pub unique_id: String,
+    /// A free-text description.
+    pub description: Option<String>,
+    /// The parsed trust policy (who may assume the role).
+    pub trust_policy: serde_json::Value,
+    /// ARNs of the managed policies attached to the role.
+    pub managed_policies: Vec<String>,
+    /// Inline policies, by name.
+    pub inline_policies: Vec<InlinePolicy>,
+    /// Longest session `AssumeRole` may grant (1 to 12 hours). Default 1 hour.
+    pub max_session_duration: Duration,
+    /// Tags (`aws:PrincipalTag/*` for sessions of this role), sorted by key.
+    pub tags: Vec<(String, String)>,
+}
+
+/// A customer managed policy (`[[policies]]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ManagedPolicy {
+    /// The policy name.
+    pub name: String,
+    /// The 12-digit account id.
+    pub account: String,
+    /// The IAM path.
+    pub path: String,
+    /// `arn:aws:iam::<account>:policy<path><name>`.
+    pub arn: String,
+    /// A free-text description.
+    pub description: Option<String>,
+    /// The parsed policy document (a JSON object with a `Statement`), for the policy engine.
+    pub document: serde_json::Value,
+}
+
+/// Where the config came from, for error messages.
+#[derive(Debug, Clone, Copy)]
+pub enum Source<'a> {
+    /// Read from (or standing for) this file: relative paths in it resolve against its directory,
+    /// and `TOLLGATE_SECRET_*` environment variables are read.
+    File(&'a Path),
+    /// Built into the binary under this name: referenced files are looked up among the embedded
+    /// demo files, and the environment is not read.
+    Embedded(&'static str),
+}
+
+/// One problem in the configuration: `<file>[:<line>[:<column>]]: [<key path>: ]<what is wrong>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    file: String,
+    line: Option<usize>,
+    column: Option<usize>,
+    key: Option<String>,
+    message: String,
+}
+
+impl Finding {
+    /// The file at fault (the config file, a policy file, the secrets file, or `environment`).
+    pub fn file(&self) -> &str {
+        &self.file
+    }
+
+    /// The 1-based line, when known (TOML syntax and schema errors).
+    pub fn line(&self) -> Option<usize> {
+        self.line
+    }
+
+    /// The key path, e.g. `users[1].access_keys[0].id`, when the problem has one.
+    pub fn key(&self) -> Option<&str> {
+        self.key.as_deref()
+    }
+
+    /// What is wrong.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl fmt::Display for Finding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.file)?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+            if let Some(column) = self.column {
+                write!(f, ":{column}")?;
+            }
+        }
+        if let Some(key) = &self.key {
+            write!(f, ": {key}")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+/// Why a configuration was refused.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The configuration has problems; every one found is listed, one per line.
+    #[error("{}", lines(.0))]
+    Invalid(Vec<Finding>),
+}
+
+impl ConfigError {
+    /// Every problem found.
+    pub fn findings(&self) -> &[Finding] {
+        match self {
+            ConfigError::Invalid(findings) => findings,
+        }
+    }
+}
+
+fn lines(findings: &[Finding]) -> String {
+    findings
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// One demo access key, for printing at startup.
+#[derive(Debug, Clone)]
+pub struct DemoCredential {
+    /// The user the key belongs to.
+    pub user: String,
+    /// The access key id.
+    pub access_key_id: String,
+    /// The secret access key (`Debug` hides it; these are public demo values, printed on purpose).
+    pub secret: SecretKey,
+    /// Whether the key is usable.
+    pub status: KeyStatus,
+}
+
+/// Reads and compiles a config file. Relative `secrets_file`, policy and trust-policy paths
+/// resolve against the config file's directory; `TOLLGATE_SECRET_<ACCESS_KEY_ID>` environment
+/// variables provide or override secrets.
+pub fn load_file(path: &Path, generation: u64) -> Result<Snapshot, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        ConfigError::Invalid(vec![Finding {
+            file: path.display().to_string(),
+            line: None,
+            column: None,
+            key: None,
+            message: format!("cannot read: {e}"),
+        }])
+    })?;
+    load_str(&text, Source::File(path), generation)
+}
+
+/// Compiles config text. See [`Source`] for how referenced files and secrets are found.
+pub fn load_str(text: &str, source: Source<'_>, generation: u64) -> Result<Snapshot, ConfigError> {
+    let origin = match source {
+        Source::File(path) => Origin::disk(path, &origin::process_env),
+        Source::Embedded(name) => Origin::embedded(name, demo::FILES),
+    };
+    load_with(text, &origin, generation)
+}
+
+fn load_with(text: &str, origin: &Origin<'_>, generation: u64) -> Result<Snapshot, ConfigError> {
+    let raw = schema::parse(text, origin.label()).map_err(|f| ConfigError::Invalid(vec![f]))?;
+    let validated = validate::validate(raw, origin).map_err(ConfigError::Invalid)?;
+    Ok(validate::compile(validated, generation))
+}
+
+/// The built-in demo (`config/demo.toml`, its secrets and policies, embedded in the binary).
+pub fn load_demo(generation: u64) -> Result<Snapshot, ConfigError> {
+    load_str(
+        demo::CONFIG,
+        Source::Embedded(demo::CONFIG_NAME),
+        generation,
+    )
+}
+
+/// The demo's access keys (user, key id, secret, status) in config order, for printing at startup.
+pub fn demo_credentials() -> Vec<DemoCredential> {
+    // The demo is embedded and tested to load; should it ever fail, there is nothing to print.
+    let Ok(snapshot) = load_demo(0) else {
+        return Vec::new();
+    };
+    snapshot
+        .users
+        .iter()
+        .flat_map(|user| {
+            user.access_keys.iter().filter_map(|id| {
+                snapshot.keys.get(id).map(|key| DemoCredential {
+                    user: user.name.clone(),
+                    access_key_id: key.id.clone(),
+                    secret: key.secret.clone(),
+                    status: key.status,
+                })
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,142 @@
+//! Where referenced files (policies, secrets) and environment secrets are read from.
+
+use std::ffi::OsString;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use zeroize::Zeroizing;
+
+/// The process environment.
+pub(crate) fn process_env(name: &str) -> Option<OsString> {
+    std::env::var_os(name)
+}
+
+/// The origin of a configuration: a directory on disk (plus the environment), or the files
+/// embedded in the binary.
+pub(crate) struct Origin<'a> {
+    label: String,
+    kind: Kind<'a>,
+}
+
+enum Kind<'a> {
+    Disk {
+        dir: PathBuf,
+        env: &'a dyn Fn(&str) -> Option<OsString>,
+    },
+    Embedded {
+        files: &'static [(&'static str, &'static str)],
+    },
+}
+
+impl<'a> Origin<'a> {
+    /// A config read from `path`; referenced files resolve against its directory.
+    pub(crate) fn disk(path: &Path, env: &'a dyn Fn(&str) -> Option<OsString>) -> Self {
+        let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        Self {
+            label: path.display().to_string(),
+            kind: Kind::Disk { dir, env },
+        }
+    }
+
+    /// A config built into the binary; referenced files are looked up in `files`.
+    pub(crate) fn embedded(name: &str, files: &'static [(&'static str, &'static str)]) -> Self {
+        Self {
+            label: format!("{name} (embedded)"),
+            kind: Kind::Embedded { files },
+        }
+    }
+
+    /// How the config file is named in findings.
+    pub(crate) fn label(&self) -> &str {
+        &self.label
+    }
+
+    /// How a referenced file is named in findings.
+    pub(crate) fn file_label(&self, reference: &str) -> String {
+        match &self.kind {
+            Kind::Disk { dir, .. } => dir.join(reference).display().to_string(),
+            Kind::Embedded { .. } => format!("{reference} (embedded)"),
+        }
+    }
+
+    /// Reads a referenced text file (a policy document). The error says what went wrong.
+    pub(crate) fn read_text(&self, reference: &str) -> Result<String, String> {
+        match &self.kind {
+            Kind::Disk { dir, .. } => std::fs::read_to_string(dir.join(reference))
+                .map_err(|e| format!("cannot read `{}`: {e}", self.file_label(reference))),
+            Kind::Embedded { files } => embedded(files, reference)
+                .map(str::to_owned)
+                .ok_or_else(|| format!("`{reference}` is not an embedded file")),
+        }
+    }
+
+    /// Reads the secrets file, refusing one that group or others may access. The error says what
+    /// went wrong (and never includes the file's content).
+    pub(crate) fn read_secrets(&self, reference: &str) -> Result<Zeroizing<String>, String> {
+        match &self.kind {
+            Kind::Disk { dir, .. } => {
+                let path = dir.join(reference);
+                let label = path.display().to_string();
+                let mut file = std::fs::File::open(&path).map_err(|e| {
+                    format!(
+                        "cannot read `{label}`: {e} (create it with mode 600, or remove \
+                         `secrets_file` and set TOLLGATE_SECRET_<ACCESS_KEY_ID> variables)"
+                    )
+                })?;
+                check_private(&file, &label)?;
+                let mut text = Zeroizing::new(String::new());
+                file.read_to_string(&mut text)
+                    .map_err(|e| format!("cannot read `{label}`: {e}"))?;
+                Ok(text)
+            }
+            Kind::Embedded { files } => embedded(files, reference)
+                .map(|s| Zeroizing::new(s.to_owned()))
+                .ok_or_else(|| format!("`{reference}` is not an embedded file")),
+        }
+    }
+
+    /// The `TOLLGATE_SECRET_<ACCESS_KEY_ID>` variable, if set (never for embedded configs).
+    /// `Err(())` when it is set but not UTF-8.
+    pub(crate) fn env_secret(&self, access_key_id: &str) -> Option<Result<Zeroizing<String>, ()>> {
+        match &self.kind {
+            Kind::Disk { env, .. } => env(&env_var_name(access_key_id))
+                .map(|value| value.into_string().map(Zeroizing::new).map_err(|_| ())),
+            Kind::Embedded { .. } => None,
+        }
+    }
+}
+
+/// `TOLLGATE_SECRET_<ACCESS_KEY_ID>`.
+pub(crate) fn env_var_name(access_key_id: &str) -> String {
+    format!("TOLLGATE_SECRET_{access_key_id}")
+}
+
+fn embedded(files: &[(&'static str, &'static str)], reference: &str) -> Option<&'static str> {
+    let wanted = reference.trim_start_matches("./");
+    files
+        .iter()
+        .find(|(name, _)| *name == wanted)
+        .map(|(_, text)| *text)
+}
+
+#[cfg(unix)]
+fn check_private(file: &std::fs::File, label: &str) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = file
+        .metadata()
+        .map_err(|e| format!("cannot read `{label}`: {e}"))?
+        .permissions()
+        .mode();
+    if mode & 0o077 != 0 {
+        return Err(format!(
+            "`{label}` is readable or writable by group or others (mode {:03o}); chmod 600 it",
+            mode & 0o777
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn check_private(_file: &std::fs::File, _label: &str) -> Result<(), String> {
+    Ok(())
+}

@@ -1,0 +1,181 @@
+//! The TOML file as written: serde structs that refuse unknown fields. Checked by `validate`.
+//!
+//! Most fields are optional here so that a missing value becomes a validation finding (and all
+//! findings are reported together) rather than a parse error that stops at the first.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use super::locate::locate;
+use super::{Finding, HostMode};
+use crate::credentials::KeyStatus;
+
+/// The whole config file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawConfig {
+    pub(crate) secrets_file: Option<String>,
+    #[serde(default)]
+    pub(crate) auth: RawAuth,
+    #[serde(default)]
+    pub(crate) listeners: RawListeners,
+    #[serde(default)]
+    pub(crate) upstream: RawUpstream,
+    #[serde(default)]
+    pub(crate) accounts: Vec<RawAccount>,
+    #[serde(default)]
+    pub(crate) users: Vec<RawUser>,
+    #[serde(default)]
+    pub(crate) groups: Vec<RawGroup>,
+    #[serde(default)]
+    pub(crate) roles: Vec<RawRole>,
+    #[serde(default)]
+    pub(crate) policies: Vec<RawPolicy>,
+}
+
+/// `[auth]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawAuth {
+    #[serde(default)]
+    pub(crate) regions: Vec<String>,
+    #[serde(default)]
+    pub(crate) services: Vec<String>,
+    pub(crate) clock_skew_seconds: Option<u64>,
+    pub(crate) max_verified_body_bytes: Option<u64>,
+    #[serde(default)]
+    pub(crate) unsigned_payload_services: Vec<String>,
+    #[serde(default)]
+    pub(crate) expose_signing_details: bool,
+}
+
+/// `[listeners]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawListeners {
+    pub(crate) proxy: Option<String>,
+    pub(crate) admin: Option<String>,
+}
+
+/// `[upstream]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawUpstream {
+    pub(crate) url: Option<String>,
+    pub(crate) connect_timeout_ms: Option<u64>,
+    pub(crate) request_timeout_ms: Option<u64>,
+    #[serde(default)]
+    pub(crate) host: HostMode,
+}
+
+/// `[[accounts]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawAccount {
+    pub(crate) id: String,
+    pub(crate) name: String,
+}
+
+/// `[[users]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawUser {
+    pub(crate) account: Option<String>,
+    pub(crate) name: String,
+    pub(crate) path: Option<String>,
+    pub(crate) unique_id: Option<String>,
+    #[serde(default)]
+    pub(crate) groups: Vec<String>,
+    #[serde(default)]
+    pub(crate) policies: Vec<String>,
+    #[serde(default)]
+    pub(crate) inline_policies: BTreeMap<String, String>,
+    #[serde(default)]
+    pub(crate) tags: BTreeMap<String, String>,
+    #[serde(default)]
+    pub(crate) access_keys: Vec<RawAccessKey>,
+}
+
+/// `[[users.access_keys]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawAccessKey {
+    pub(crate) id: String,
+    #[serde(default = "active")]
+    pub(crate) status: KeyStatus,
+}
+
+fn active() -> KeyStatus {
+    KeyStatus::Active
+}
+
+/// `[[groups]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawGroup {
+    pub(crate) account: Option<String>,
+    pub(crate) name: String,
+    pub(crate) path: Option<String>,
+    pub(crate) unique_id: Option<String>,
+    #[serde(default)]
+    pub(crate) policies: Vec<String>,
+    #[serde(default)]
+    pub(crate) inline_policies: BTreeMap<String, String>,
+}
+
+/// `[[roles]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRole {
+    pub(crate) account: Option<String>,
+    pub(crate) name: String,
+    pub(crate) path: Option<String>,
+    pub(crate) unique_id: Option<String>,
+    pub(crate) description: Option<String>,
+    pub(crate) trust_policy: Option<String>,
+    #[serde(default)]
+    pub(crate) policies: Vec<String>,
+    #[serde(default)]
+    pub(crate) inline_policies: BTreeMap<String, String>,
+    pub(crate) max_session_duration_seconds: Option<u64>,
+    #[serde(default)]
+    pub(crate) tags: BTreeMap<String, String>,
+}
+
+/// `[[policies]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawPolicy {
+    pub(crate) account: Option<String>,
+    pub(crate) name: String,
+    pub(crate) path: Option<String>,
+    pub(crate) description: Option<String>,
+    pub(crate) file: Option<String>,
+    pub(crate) document: Option<String>,
+}
+
+/// Parses the config text; a syntax or schema error becomes one finding with line, column and
+/// key path.
+pub(crate) fn parse(text: &str, label: &str) -> Result<RawConfig, Finding> {
+    toml::from_str(text).map_err(|e| {
+        let location = e.span().map(|span| locate(text, span.start));
+        Finding {
+            file: label.to_owned(),
+            line: location.as_ref().map(|l| l.line),
+            column: location.as_ref().map(|l| l.column),
+            key: location.and_then(|l| l.key),
+            message: one_line(e.message()),
+        }
+    })
+}
+
+/// Joins a multi-line parser message into one line.
+pub(crate) fn one_line(message: &str) -> String {
+    message
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ")
+}

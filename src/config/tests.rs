@@ -1,0 +1,804 @@
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::path::Path;
+
+use super::*;
+
+const ADMIN_SECRET: &str = "tollgateDemoAdminSecret/EXAMPLEKEY000001";
+const READER_SECRET: &str = "tollgateDemoReaderSecret/EXAMPLEKEY00001";
+const INACTIVE_SECRET: &str = "tollgateDemoInactiveSecret/EXAMPLEKEY001";
+const SECRET: &str = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
+
+/// Writes `files` into a fresh directory; `*.secrets.toml` files get mode 600.
+fn dir_with(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text) in files {
+        let path = dir.path().join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, text).unwrap();
+        if name.ends_with("secrets.toml") {
+            set_mode(&path, 0o600);
+        }
+    }
+    dir
+}
+
+#[cfg(unix)]
+fn set_mode(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+#[cfg(not(unix))]
+fn set_mode(_path: &Path, _mode: u32) {}
+
+/// Loads `tollgate.toml` in `dir` with a fake environment.
+fn load_in(dir: &Path, env: &[(&str, &str)]) -> Result<Snapshot, ConfigError> {
+    let vars: HashMap<String, OsString> = env
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), OsString::from(v)))
+        .collect();
+    let lookup = move |name: &str| vars.get(name).cloned();
+    let path = dir.join("tollgate.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    load_with(&text, &Origin::disk(&path, &lookup), 7)
+}
+
+/// The config text with every finding's Display, for assertions.
+fn findings_of(result: Result<Snapshot, ConfigError>) -> Vec<String> {
+    match result {
+        Ok(_) => panic!("config was accepted"),
+        Err(e) => {
+            let shown: Vec<String> = e.findings().iter().map(ToString::to_string).collect();
+            assert_eq!(e.to_string(), shown.join("\n"));
+            shown
+        }
+    }
+}
+
+fn assert_has(findings: &[String], expected: &str) {
+    assert!(
+        findings.iter().any(|f| f == expected),
+        "missing finding:\n  {expected}\nin:\n  {}",
+        findings.join("\n  ")
+    );
+}
+
+const MINIMAL: &str = r#"
+secrets_file = "tollgate.secrets.toml"
+[auth]
+regions = ["us-east-1"]
+services = ["execute-api"]
+[upstream]
+url = "builtin:echo"
+[[accounts]]
+id = "123456789012"
+name = "main"
+[[policies]]
+name = "Everything"
+document = '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}'
+[[users]]
+name = "alice"
+policies = ["Everything"]
+[[users.access_keys]]
+id = "AKIAAAAAAAAAAAAAAAAA"
+"#;
+
+const MINIMAL_SECRETS: &str =
+    "[access_keys]\nAKIAAAAAAAAAAAAAAAAA = \"wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY\"\n";
+
+#[test]
+fn demo_loads_with_three_keys() {
+    let s = load_demo(3).unwrap();
+    assert_eq!(s.generation, 3);
+    assert_eq!(s.keys.len(), 3);
+    let admin = s.keys.get("AKIATOLLGATEADMIN001").unwrap();
+    assert_eq!(admin.secret.expose(), ADMIN_SECRET);
+    assert_eq!(admin.status, KeyStatus::Active);
+    assert_eq!(admin.principal.arn, "arn:aws:iam::123456789012:user/admin");
+    assert_eq!(admin.principal.account_id, "123456789012");
+    assert_eq!(admin.principal.kind, credentials::PrincipalKind::IamUser);
+    assert_eq!(
+        admin.principal.tags,
+        [("team".to_owned(), "platform".to_owned())]
+    );
+    let inactive = s.keys.get("AKIATOLLGATEINACTIVE").unwrap();
+    assert_eq!(inactive.status, KeyStatus::Inactive);
+    assert_eq!(inactive.principal.name, "reader");
+    assert_eq!(
+        s.keys.get("AKIATOLLGATEREADER01").unwrap().secret.expose(),
+        READER_SECRET
+    );
+
+    assert_eq!(s.auth.regions, HashSet::from(["us-east-1".to_owned()]));
+    assert_eq!(
+        s.auth.services,
+        HashSet::from(["execute-api", "s3", "sts"].map(str::to_owned))
+    );
+    assert_eq!(
+        s.auth.unsigned_payload_services,
+        HashSet::from(["s3".to_owned()])
+    );
+    assert_eq!(s.auth.clock_skew, Duration::from_secs(900));
+    assert_eq!(s.auth.max_verified_body, 8 * 1024 * 1024);
+    assert!(!s.auth.expose_signing_details);
+    assert_eq!(s.listeners, Listeners::default());
+    assert_eq!(s.listeners.proxy.to_string(), "127.0.0.1:8080");
+    assert_eq!(s.listeners.admin.to_string(), "127.0.0.1:9901");
+    assert_eq!(s.upstream.target, UpstreamTarget::Echo);
+    assert_eq!(s.upstream.connect_timeout, Duration::from_secs(2));
+    assert_eq!(s.upstream.request_timeout, Duration::from_secs(30));
+    assert_eq!(s.upstream.host, HostMode::Preserve);
+    assert_eq!(
+        s.accounts,
+        [Account {
+            id: "123456789012".into(),
+            name: "demo".into()
+        }]
+    );
+
+    let admin_user = s.user("arn:aws:iam::123456789012:user/admin").unwrap();
+    assert_eq!(
+        admin_user.managed_policies,
+        ["arn:aws:iam::123456789012:policy/AdministratorAccess"]
+    );
+    assert_eq!(admin_user.unique_id, admin.principal.unique_id);
+    let reader = s.user("arn:aws:iam::123456789012:user/reader").unwrap();
+    assert_eq!(
+        reader.access_keys,
+        ["AKIATOLLGATEREADER01", "AKIATOLLGATEINACTIVE"]
+    );
+    let read_only = s
+        .policy("arn:aws:iam::123456789012:policy/ReadOnlyHttp")
+        .unwrap();
+    assert_eq!(
+        read_only.document["Statement"][1]["Resource"][0],
+        "arn:aws:execute-api:*:*:*/*/GET/*"
+    );
+    let admin_policy = s
+        .policy("arn:aws:iam::123456789012:policy/AdministratorAccess")
+        .unwrap();
+    assert_eq!(admin_policy.document["Statement"][0]["Action"], "*");
+
+    let deployer = s.role("arn:aws:iam::123456789012:role/deployer").unwrap();
+    assert!(deployer.unique_id.starts_with("AROA"));
+    assert_eq!(deployer.max_session_duration, Duration::from_secs(3600));
+    assert_eq!(
+        deployer.trust_policy["Statement"][0]["Principal"]["AWS"],
+        "arn:aws:iam::123456789012:user/admin"
+    );
+    assert_eq!(
+        deployer.managed_policies,
+        ["arn:aws:iam::123456789012:policy/DeployerAccess"]
+    );
+    assert_eq!(s.account("123456789012").unwrap().name, "demo");
+    assert!(s.user("arn:aws:iam::123456789012:user/nobody").is_none());
+}
+
+#[test]
+fn demo_credentials_in_config_order() {
+    let creds = demo_credentials();
+    let shown: Vec<(&str, &str, &str, KeyStatus)> = creds
+        .iter()
+        .map(|c| {
+            (
+                c.user.as_str(),
+                c.access_key_id.as_str(),
+                c.secret.expose(),
+                c.status,
+            )
+        })
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            (
+                "admin",
+                "AKIATOLLGATEADMIN001",
+                ADMIN_SECRET,
+                KeyStatus::Active
+            ),
+            (
+                "reader",
+                "AKIATOLLGATEREADER01",
+                READER_SECRET,
+                KeyStatus::Active
+            ),
+            (
+                "reader",
+                "AKIATOLLGATEINACTIVE",
+                INACTIVE_SECRET,
+                KeyStatus::Inactive
+            ),
+        ]
+    );
+    for c in &creds {
+        assert_eq!(c.secret.expose().len(), 40);
+        assert!(!format!("{c:?}").contains(c.secret.expose()));
+    }
+}
+
+#[test]
+fn snapshot_debug_hides_secrets() {
+    let s = load_demo(1).unwrap();
+    let shown = format!("{s:?}");
+    assert!(shown.contains("AKIATOLLGATEADMIN001"), "{shown}");
+    assert!(shown.contains("SecretKey(***)"));
+    for secret in [ADMIN_SECRET, READER_SECRET, INACTIVE_SECRET, "EXAMPLEKEY"] {
+        assert!(!shown.contains(secret), "Debug shows `{secret}`");
+    }
+}
+
+#[test]
+fn unique_ids_are_derived_from_the_arn() {
+    let a = validate::derived_unique_id("AIDA", "arn:aws:iam::123456789012:user/admin");
+    assert_eq!(a.len(), 20);
+    assert!(a.starts_with("AIDA"));
+    assert!(a[4..]
+        .chars()
+        .all(|c| c.is_ascii_uppercase() || ('2'..='7').contains(&c)));
+    assert_eq!(
+        a,
+        validate::derived_unique_id("AIDA", "arn:aws:iam::123456789012:user/admin")
+    );
+    assert_ne!(
+        a,
+        validate::derived_unique_id("AIDA", "arn:aws:iam::123456789012:user/admin2")
+    );
+    let s = load_demo(0).unwrap();
+    assert_eq!(s.users[0].unique_id, a);
+}
+
+#[test]
+fn worked_example_validates() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(root.join("tollgate.toml"), dir.path().join("tollgate.toml")).unwrap();
+    let secrets = dir.path().join("tollgate.secrets.toml");
+    std::fs::copy(root.join("tollgate.secrets.toml.example"), &secrets).unwrap();
+    set_mode(&secrets, 0o600);
+    std::fs::create_dir(dir.path().join("policies")).unwrap();
+    for entry in std::fs::read_dir(root.join("policies")).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(
+            entry.path(),
+            dir.path().join("policies").join(entry.file_name()),
+        )
+        .unwrap();
+    }
+
+    let s = load_file(&dir.path().join("tollgate.toml"), 2).unwrap();
+    assert_eq!(s.keys.len(), 4);
+    assert_eq!(
+        s.keys.get("AKIAORDERSCI00000001").unwrap().status,
+        KeyStatus::Inactive
+    );
+    assert_eq!(
+        s.keys.get("AKIAORDERSWEB0000001").unwrap().secret.expose(),
+        "EXAMPLEorderswebSECRET/replace/me/000001"
+    );
+    assert_eq!(
+        s.upstream.target,
+        UpstreamTarget::Url("http://127.0.0.1:3000".parse().unwrap())
+    );
+    assert_eq!(s.accounts.len(), 2);
+    let web = s
+        .user("arn:aws:iam::111122223333:user/services/orders-web")
+        .unwrap();
+    assert_eq!(web.groups, ["arn:aws:iam::111122223333:group/developers"]);
+    assert_eq!(
+        web.managed_policies,
+        [
+            "arn:aws:iam::111122223333:policy/orders/OrdersWrite",
+            "arn:aws:iam::111122223333:policy/DenyOutsideEurope"
+        ]
+    );
+    assert_eq!(
+        web.tags,
+        [
+            ("cost-center".to_owned(), "4711".to_owned()),
+            ("team".to_owned(), "orders".to_owned())
+        ]
+    );
+    let ci = s
+        .user("arn:aws:iam::111122223333:user/ci/orders-ci")
+        .unwrap();
+    assert_eq!(ci.unique_id, "AIDAORDERSCI0000000001");
+    assert_eq!(ci.inline_policies[0].name, "AssumeDeployer");
+    let developers = s
+        .group("arn:aws:iam::111122223333:group/developers")
+        .unwrap();
+    assert_eq!(developers.inline_policies[0].name, "DenyAdminPaths");
+    let deployer = s
+        .role("arn:aws:iam::111122223333:role/ci/orders-deployer")
+        .unwrap();
+    assert_eq!(deployer.max_session_duration, Duration::from_secs(7200));
+    assert!(s
+        .user("arn:aws:iam::444455556666:user/sync")
+        .is_some_and(|u| u.managed_policies == ["arn:aws:iam::444455556666:policy/PartnerSync"]));
+    assert_eq!(s.auth.regions.len(), 2);
+    assert!(s.auth.unsigned_payload_services.is_empty());
+
+    // The same files with a world-readable secrets file are refused.
+    set_mode(&secrets, 0o644);
+    let findings = findings_of(load_file(&dir.path().join("tollgate.toml"), 3));
+    if cfg!(unix) {
+        let label = dir.path().join("tollgate.secrets.toml");
+        assert_eq!(
+            findings,
+            [format!(
+                "{}: secrets_file: `{}` is readable or writable by group or others (mode 644); \
+                 chmod 600 it",
+                dir.path().join("tollgate.toml").display(),
+                label.display()
+            )]
+        );
+    }
+}
+
+#[test]
+fn minimal_config_loads_with_defaults() {
+    let dir = dir_with(&[
+        ("tollgate.toml", MINIMAL),
+        ("tollgate.secrets.toml", MINIMAL_SECRETS),
+    ]);
+    let s = load_in(dir.path(), &[]).unwrap();
+    assert_eq!(s.generation, 7);
+    let key = s.keys.get("AKIAAAAAAAAAAAAAAAAA").unwrap();
+    assert_eq!(key.secret.expose(), SECRET);
+    assert_eq!(key.principal.arn, "arn:aws:iam::123456789012:user/alice");
+    assert_eq!(s.users[0].path, "/");
+    assert!(s.users[0].tags.is_empty());
+    assert_eq!(s.listeners, Listeners::default());
+    assert_eq!(
+        s.policies[0].arn,
+        "arn:aws:iam::123456789012:policy/Everything"
+    );
+}
+
+#[test]
+fn env_var_provides_and_overrides_secrets() {
+    // No secrets file at all: the environment alone is enough.
+    let config = MINIMAL.replace("secrets_file = \"tollgate.secrets.toml\"", "");
+    let dir = dir_with(&[("tollgate.toml", &config)]);
+    let env_secret = "envSecretForAliceXXXXXXXXXXXXXXXXXXXXXXX";
+    let s = load_in(
+        dir.path(),
+        &[("TOLLGATE_SECRET_AKIAAAAAAAAAAAAAAAAA", env_secret)],
+    )
+    .unwrap();
+    assert_eq!(
+        s.keys.get("AKIAAAAAAAAAAAAAAAAA").unwrap().secret.expose(),
+        env_secret
+    );
+
+    // With a secrets file, the variable wins.
+    let dir = dir_with(&[
+        ("tollgate.toml", MINIMAL),
+        ("tollgate.secrets.toml", MINIMAL_SECRETS),
+    ]);
+    let s = load_in(
+        dir.path(),
+        &[("TOLLGATE_SECRET_AKIAAAAAAAAAAAAAAAAA", env_secret)],
+    )
+    .unwrap();
+    assert_eq!(
+        s.keys.get("AKIAAAAAAAAAAAAAAAAA").unwrap().secret.expose(),
+        env_secret
+    );
+
+    // Without either, the key has no secret.
+    let dir = dir_with(&[("tollgate.toml", &config)]);
+    let findings = findings_of(load_in(dir.path(), &[]));
+    let file = dir.path().join("tollgate.toml").display().to_string();
+    assert_eq!(
+        findings,
+        [format!(
+            "{file}: users[0].access_keys[0].id: no secret for `AKIAAAAAAAAAAAAAAAAA`: set \
+             TOLLGATE_SECRET_AKIAAAAAAAAAAAAAAAAA or name a `secrets_file`"
+        )]
+    );
+}
+
+#[test]
+fn files_read_the_process_environment() {
+    // Cargo sets this variable in the test process; setting one here instead could race with
+    // other tests reading the environment.
+    assert_eq!(
+        origin::process_env("CARGO_MANIFEST_DIR"),
+        Some(OsString::from(env!("CARGO_MANIFEST_DIR")))
+    );
+}
+
+#[test]
+fn bad_secrets_are_reported_without_revealing_them() {
+    let secrets = "[access_keys]\nAKIAAAAAAAAAAAAAAAAA = \"tooShortSecret1\"\n";
+    let dir = dir_with(&[
+        ("tollgate.toml", MINIMAL),
+        ("tollgate.secrets.toml", secrets),
+    ]);
+    let findings = findings_of(load_in(dir.path(), &[]));
+    let label = dir
+        .path()
+        .join("tollgate.secrets.toml")
+        .display()
+        .to_string();
+    assert_eq!(
+        findings,
+        [format!(
+            "{label}: access_keys.AKIAAAAAAAAAAAAAAAAA: must be 16 to 128 characters long (AWS \
+             secret access keys have 40)"
+        )]
+    );
+    assert!(!findings[0].contains("tooShortSecret1"));
+
+    let with_newline = format!("{SECRET}\n");
+    let findings = findings_of(load_in(
+        dir.path(),
+        &[("TOLLGATE_SECRET_AKIAAAAAAAAAAAAAAAAA", &with_newline)],
+    ));
+    assert_eq!(
+        findings,
+        [
+            "environment: TOLLGATE_SECRET_AKIAAAAAAAAAAAAAAAAA: contains whitespace, control or \
+          non-ASCII characters (a trailing newline?)"
+        ]
+    );
+    assert!(!findings[0].contains("wJalr"));
+}
+
+#[test]
+fn missing_secrets_file_is_reported_once() {
+    let dir = dir_with(&[("tollgate.toml", MINIMAL)]);
+    let findings = findings_of(load_in(dir.path(), &[]));
+    assert_eq!(findings.len(), 1, "{findings:?}");
+    let file = dir.path().join("tollgate.toml").display().to_string();
+    let secrets = dir
+        .path()
+        .join("tollgate.secrets.toml")
+        .display()
+        .to_string();
+    assert!(
+        findings[0].starts_with(&format!("{file}: secrets_file: cannot read `{secrets}`: ")),
+        "{}",
+        findings[0]
+    );
+    assert!(findings[0].contains("TOLLGATE_SECRET_<ACCESS_KEY_ID>"));
+}
+
+#[test]
+fn unknown_field_is_refused_with_its_name_and_key_path() {
+    let config = MINIMAL.replace(
+        "id = \"AKIAAAAAAAAAAAAAAAAA\"",
+        "id = \"AKIAAAAAAAAAAAAAAAAA\"\nstatsu = \"Inactive\"",
+    );
+    let dir = dir_with(&[("tollgate.toml", &config)]);
+    let findings = findings_of(load_in(dir.path(), &[]));
+    let file = dir.path().join("tollgate.toml").display().to_string();
+    let line = config
+        .lines()
+        .position(|l| l.starts_with("statsu"))
+        .unwrap()
+        + 1;
+    assert_eq!(
+        findings,
+        [format!(
+            "{file}:{line}:1: users[0].access_keys[0].statsu: unknown field `statsu`, expected \
+             `id` or `status`"
+        )]
+    );
+
+    let config = MINIMAL.replace("[upstream]", "[upstream]\nhots = \"upstream\"");
+    let dir = dir_with(&[("tollgate.toml", &config)]);
+    let findings = findings_of(load_in(dir.path(), &[]));
+    assert!(
+        findings[0].contains("upstream.hots: unknown field `hots`"),
+        "{findings:?}"
+    );
+}
+
+#[test]
+fn schema_errors_name_the_line_and_key() {
+    let config = MINIMAL.replace("[upstream]", "[upstream]\nhost = \"proxy\"");
+    let dir = dir_with(&[("tollgate.toml", &config)]);
+    let findings = findings_of(load_in(dir.path(), &[]));
+    let file = dir.path().join("tollgate.toml").display().to_string();
+    let line = config.lines().position(|l| l.starts_with("host")).unwrap() + 1;
+    assert_eq!(
+        findings,
+        [format!(
+            "{file}:{line}:8: upstream.host: unknown variant `proxy`, expected `preserve` or `upstream`"
+        )]
+    );
+
+    let config = MINIMAL.replace("name = \"alice\"", "name = \"alice\"\npath = 5");
+    let dir = dir_with(&[("tollgate.toml", &config)]);
+    let findings = findings_of(load_in(dir.path(), &[]));
+    assert!(
+        findings[0].contains(": users[0].path: invalid type: integer `5`, expected a string"),
+        "{findings:?}"
+    );
+}
+
+#[test]
+fn every_finding_is_reported_with_file_and_key() {
+    let config = r#"
+secrets_file = "tollgate.secrets.toml"
+[auth]
+regions = []
+services = []
+unsigned_payload_services = ["s3"]
+clock_skew_seconds = 0
+[listeners]
+proxy = "localhost:8080"
+admin = "127.0.0.1:99999"
+[upstream]
+url = "ftp://example.com"
+connect_timeout_ms = 0
+[[accounts]]
+id = "12345"
+name = "short"
+[[accounts]]
+id = "123456789012"
+name = "main"
+[[accounts]]
+id = "123456789012"
+name = "again"
+[[policies]]
+account = "123456789012"
+name = "Broken"
+file = "broken.json"
+[[policies]]
+account = "123456789012"
+name = "NotAPolicy"
+document = '["Statement"]'
+[[policies]]
+account = "123456789012"
+name = "Neither"
+[[policies]]
+account = "123456789012"
+name = "Missing"
+file = "missing.json"
+[[groups]]
+account = "123456789012"
+name = "devs"
+path = "no-slashes"
+[[users]]
+account = "123456789012"
+name = "alice"
+groups = ["devs", "ghosts"]
+policies = ["Nope", "arn:aws:iam::123456789012:policy/Broken"]
+tags = { "aws:owner" = "x", team = "a", Team = "b" }
+[[users.access_keys]]
+id = "AKIAxx"
+[[users.access_keys]]
+id = "AKIAAAAAAAAAAAAAAAAA"
+[[users]]
+account = "123456789012"
+name = "Alice"
+[[users.access_keys]]
+id = "AKIAAAAAAAAAAAAAAAAA"
+[[users.access_keys]]
+id = "AKIABBBBBBBBBBBBBBBB"
+[[users]]
+account = "999999999999"
+name = "bob"
+[[users]]
+account = "1234"
+name = "bad name!"
+[[roles]]
+account = "123456789012"
+name = "deployer"
+max_session_duration_seconds = 60
+"#;
+    let secrets =
+        "[access_keys]\nAKIAAAAAAAAAAAAAAAAA = \"wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY\"\n";
+    let dir = dir_with(&[
+        ("tollgate.toml", config),
+        ("tollgate.secrets.toml", secrets),
+        (
+            "broken.json",
+            "{\"Version\": \"2012-10-17\",\n  \"Statement\": [\n",
+        ),
+    ]);
+    let findings = findings_of(load_in(dir.path(), &[]));
+    let f = dir.path().join("tollgate.toml").display().to_string();
+    let broken = dir.path().join("broken.json").display().to_string();
+    let missing = dir.path().join("missing.json").display().to_string();
+    let secrets = dir
+        .path()
+        .join("tollgate.secrets.toml")
+        .display()
+        .to_string();
+    let expected = [
+        format!("{f}: auth.regions: must list at least one region, e.g. [\"us-east-1\"]"),
+        format!("{f}: auth.services: must list at least one service, e.g. [\"execute-api\"]"),
+        format!("{f}: auth.unsigned_payload_services[0]: `s3` is not listed in auth.services"),
+        format!("{f}: auth.clock_skew_seconds: must be 1 to 3600 (AWS allows 900)"),
+        format!(
+            "{f}: listeners.proxy: `localhost:8080` is not a socket address (ip:port, e.g. \
+             127.0.0.1:8080)"
+        ),
+        format!(
+            "{f}: listeners.admin: `127.0.0.1:99999` is not a socket address (ip:port, e.g. \
+             127.0.0.1:8080)"
+        ),
+        format!("{f}: upstream.connect_timeout_ms: must be at least 1"),
+        format!(
+            "{f}: upstream.url: scheme `ftp` is not supported; expected `http://host:port` or \
+             `builtin:echo`"
+        ),
+        format!("{f}: accounts[0].id: `12345` is not an account id (12 digits)"),
+        format!("{f}: accounts[2].id: duplicate account id `123456789012` (also accounts[1])"),
+        format!(
+            "{f}: policies[0].file: `{broken}` is not valid JSON: EOF while parsing a list at \
+             line 3 column 0"
+        ),
+        format!(
+            "{f}: policies[1].document: the document is not a policy document (a JSON object \
+             with a `Statement`)"
+        ),
+        format!("{f}: policies[2]: needs `file = \"policy.json\"` or `document = '''{{…}}'''`"),
+        format!("{f}: groups[0].path: `no-slashes` is not an IAM path (`/` or `/division/team/`)"),
+        format!("{f}: users[0].tags.\"aws:owner\": tag keys starting with `aws:` are reserved"),
+        format!("{f}: users[0].tags.team: another tag key differs only in case"),
+        format!(
+            "{f}: users[0].access_keys[0].id: `AKIAxx` is not an access key id (AKIA followed by \
+             16 upper-case letters or digits)"
+        ),
+        format!(
+            "{f}: users[0].policies[0]: unknown policy `Nope` (no [[policies]] entry with that \
+             name in account `123456789012`)"
+        ),
+        format!(
+            "{f}: users[0].groups[1]: unknown group `ghosts` (no [[groups]] entry with that name \
+             in account `123456789012`)"
+        ),
+        format!(
+            "{f}: users[1].access_keys[0].id: duplicate access key id `AKIAAAAAAAAAAAAAAAAA` \
+             (also users[0].access_keys[1].id)"
+        ),
+        format!(
+            "{f}: users[1].name: duplicate user name `Alice` in account `123456789012` (also \
+             users[0])"
+        ),
+        format!("{f}: users[2].account: account `999999999999` is not defined in [[accounts]]"),
+        format!("{f}: users[3].account: `1234` is not an account id (12 digits)"),
+        format!(
+            "{f}: users[3].name: `bad name!` is not a valid user name (1 to 64 of A-Z a-z 0-9 + \
+             = , . @ _ -)"
+        ),
+        format!(
+            "{f}: roles[0].trust_policy: is required: a JSON policy file saying who may assume \
+             the role"
+        ),
+        format!(
+            "{f}: roles[0].max_session_duration_seconds: must be 3600 to 43200 (1 to 12 hours)"
+        ),
+        format!(
+            "{f}: users[1].access_keys[1].id: no secret for `AKIABBBBBBBBBBBBBBBB`: add it under \
+             [access_keys] in `{secrets}` or set TOLLGATE_SECRET_AKIABBBBBBBBBBBBBBBB"
+        ),
+    ];
+    for e in &expected {
+        assert_has(&findings, e);
+    }
+    // The missing policy file is named, with the OS's reason.
+    assert!(findings
+        .iter()
+        .any(|x| x.starts_with(&format!("{f}: policies[3].file: cannot read `{missing}`: "))));
+    assert_eq!(
+        findings.len(),
+        expected.len() + 1,
+        "{}",
+        findings.join("\n")
+    );
+}
+
+#[test]
+fn upstream_urls() {
+    let cases = [
+        ("https://example.com", "upstream TLS is not supported yet; use an `http://` url"),
+        (
+            "http://example.com/api",
+            "`http://example.com/api` has a path or query; give only `http://host:port` (paths \
+             are forwarded as the client sent them)",
+        ),
+        ("http://user:pw@example.com", "the url must not contain credentials"),
+        (
+            "example.com:80",
+            "`example.com:80` is not an absolute url; expected `http://host:port` or `builtin:echo`",
+        ),
+        (
+            "not a url",
+            "`not a url` is not a url; expected `http://host:port` or `builtin:echo`",
+        ),
+    ];
+    for (url, message) in cases {
+        let config = MINIMAL.replace("builtin:echo", url);
+        let dir = dir_with(&[
+            ("tollgate.toml", &config),
+            ("tollgate.secrets.toml", MINIMAL_SECRETS),
+        ]);
+        let findings = findings_of(load_in(dir.path(), &[]));
+        let file = dir.path().join("tollgate.toml").display().to_string();
+        assert_eq!(
+            findings,
+            [format!("{file}: upstream.url: {message}")],
+            "{url}"
+        );
+    }
+
+    let config = MINIMAL.replace("builtin:echo", "http://10.0.0.7:3000");
+    let config = config.replace(
+        "[upstream]",
+        "[upstream]\nhost = \"upstream\"\nrequest_timeout_ms = 1500",
+    );
+    let dir = dir_with(&[
+        ("tollgate.toml", &config),
+        ("tollgate.secrets.toml", MINIMAL_SECRETS),
+    ]);
+    let s = load_in(dir.path(), &[]).unwrap();
+    let UpstreamTarget::Url(uri) = &s.upstream.target else {
+        panic!("not a url target");
+    };
+    assert_eq!(uri.authority().unwrap().as_str(), "10.0.0.7:3000");
+    assert_eq!(s.upstream.host, HostMode::Upstream);
+    assert_eq!(s.upstream.request_timeout, Duration::from_millis(1500));
+}
+
+#[test]
+fn missing_upstream_and_account_are_findings() {
+    let config = MINIMAL
+        .replace("[upstream]\nurl = \"builtin:echo\"", "")
+        .replace(
+            "[[users]]",
+            "[[accounts]]\nid = \"210987654321\"\nname = \"other\"\n[[users]]",
+        );
+    let dir = dir_with(&[
+        ("tollgate.toml", &config),
+        ("tollgate.secrets.toml", MINIMAL_SECRETS),
+    ]);
+    let findings = findings_of(load_in(dir.path(), &[]));
+    let f = dir.path().join("tollgate.toml").display().to_string();
+    assert_eq!(
+        findings,
+        [
+            format!(
+                "{f}: upstream.url: is required: `http://host:port`, or `builtin:echo` for a \
+                 test upstream"
+            ),
+            // [[policies]] comes before the second [[accounts]] but is checked after it.
+            format!(
+                "{f}: policies[0].account: is required unless [[accounts]] defines exactly one \
+                 account"
+            ),
+            format!(
+                "{f}: users[0].account: is required unless [[accounts]] defines exactly one \
+                 account"
+            ),
+        ]
+    );
+}
+
+#[test]
+fn load_file_reports_an_unreadable_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("absent.toml");
+    let findings = findings_of(load_file(&path, 0));
+    assert_eq!(findings.len(), 1);
+    assert!(
+        findings[0].starts_with(&format!("{}: cannot read: ", path.display())),
+        "{}",
+        findings[0]
+    );
+}
+
+#[test]
+fn embedded_source_reads_no_disk_and_no_environment() {
+    let err = load_str(MINIMAL, Source::Embedded("custom.toml"), 0).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "custom.toml (embedded): secrets_file: `tollgate.secrets.toml` is not an embedded file"
+    );
+}

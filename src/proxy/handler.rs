@@ -1,0 +1,213 @@
+//! The request path: authenticate → (authorize: every authenticated call until the policy engine
+//! lands) → forward, with one AWS-shaped error response per failure.
+
+use std::cell::RefCell;
+use std::net::SocketAddr;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Instant;
+
+use http::{HeaderValue, Request, Response};
+use hyper::body::Incoming;
+
+use super::body::{self, BoxBody, Read, VerifyingBody};
+use super::error::{AwsError, Fault, Protocol};
+use super::forward;
+use super::ProxyState;
+use crate::authn::{self, AuthError, Authenticated, BodyCheck, BodyNeed};
+use crate::config::Snapshot;
+use crate::sigv4::HttpRequest;
+
+thread_local! {
+    /// Reused buffer for the string to sign.
+    static SCRATCH: RefCell<Vec<u8>> = RefCell::new(Vec::with_capacity(512));
+}
+
+/// Why a request was not forwarded (or failed upstream).
+pub(crate) enum Reject {
+    Auth(AuthError),
+    Aws(AwsError),
+}
+
+impl From<AuthError> for Reject {
+    fn from(e: AuthError) -> Self {
+        Reject::Auth(e)
+    }
+}
+
+impl From<AwsError> for Reject {
+    fn from(e: AwsError) -> Self {
+        Reject::Aws(e)
+    }
+}
+
+fn new_request_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// Handles one proxied request. Never fails: every error becomes an AWS-shaped response.
+pub async fn handle(
+    state: &ProxyState,
+    req: Request<Incoming>,
+    peer: SocketAddr,
+) -> Response<BoxBody> {
+    let started = Instant::now();
+    let request_id = new_request_id();
+    let snapshot = state.snapshot.load_full();
+    let protocol = Protocol::of(req.headers());
+    let result = process(state, &snapshot, req, peer, &request_id).await;
+    let (outcome, code, mut resp) = match result {
+        Ok(resp) => ("allowed", "none", resp),
+        Err(reject) => {
+            let err = match reject {
+                Reject::Auth(e) => {
+                    let mut regions: Vec<&String> = snapshot.auth.regions.iter().collect();
+                    regions.sort();
+                    AwsError::from_auth(&e, protocol, regions.first().map(|s| s.as_str()))
+                }
+                Reject::Aws(e) => e,
+            };
+            let outcome = match err.fault {
+                Fault::Client => "denied",
+                Fault::Upstream => "upstream_error",
+                Fault::Internal => "error",
+            };
+            match err.fault {
+                Fault::Client => tracing::debug!(code = err.code, %request_id, "request refused"),
+                Fault::Upstream => {
+                    tracing::warn!(code = err.code, %request_id, message = %err.message, "upstream failure")
+                }
+                Fault::Internal => {
+                    tracing::error!(code = err.code, %request_id, "internal failure")
+                }
+            }
+            let (bytes, content_type) = err.body(&request_id, protocol);
+            let mut resp = Response::new(body::full(bytes));
+            *resp.status_mut() = err.status;
+            resp.headers_mut().insert(
+                http::header::CONTENT_TYPE,
+                HeaderValue::from_static(content_type),
+            );
+            if protocol == Protocol::Json {
+                if let Ok(v) = HeaderValue::from_str(err.code) {
+                    resp.headers_mut().insert("x-amzn-errortype", v);
+                }
+            }
+            (outcome, err.code, resp)
+        }
+    };
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        resp.headers_mut().insert("x-amzn-requestid", v);
+    }
+    state
+        .metrics
+        .requests
+        .with_label_values(&[outcome, code])
+        .inc();
+    state
+        .metrics
+        .duration
+        .with_label_values(&[outcome])
+        .observe(started.elapsed().as_secs_f64());
+    resp
+}
+
+async fn process(
+    state: &ProxyState,
+    snapshot: &Snapshot,
+    req: Request<Incoming>,
+    peer: SocketAddr,
+    request_id: &str,
+) -> Result<Response<BoxBody>, Reject> {
+    let (parts, incoming) = req.into_parts();
+    let now = crate::time::now_epoch();
+    let http_req = HttpRequest {
+        method: parts.method.as_str(),
+        path: parts.uri.path(),
+        query: parts.uri.query(),
+        authority: parts.uri.authority().map(|a| a.as_str()),
+        headers: &parts.headers,
+    };
+    let pending = authn::begin(&http_req, snapshot, now)?;
+    let limit = snapshot.auth.max_verified_body;
+    let expose = snapshot.auth.expose_signing_details;
+    let generation = snapshot.generation;
+    let finish = |pending: authn::Pending<'_>, hash: Option<&str>| {
+        SCRATCH.with(|scratch| {
+            let mut scratch = scratch.borrow_mut();
+            pending.finish(
+                &http_req,
+                hash,
+                &state.signing_keys,
+                generation,
+                expose,
+                &mut scratch,
+            )
+        })
+    };
+    let mismatch = Arc::new(AtomicBool::new(false));
+    let (authd, body): (Authenticated, BoxBody) = match pending.body_need() {
+        BodyNeed::Nothing => {
+            let authd = finish(pending, None)?;
+            let body = match authd.body_check {
+                BodyCheck::None => body::boxed(incoming),
+                BodyCheck::Sha256(expected) => {
+                    match body::read_up_to(incoming, limit)
+                        .await
+                        .map_err(|_| AwsError::incomplete_body())?
+                    {
+                        Read::Complete(bytes) => {
+                            if !bool::from(subtle::ConstantTimeEq::ct_eq(
+                                &body::sha256(&bytes)[..],
+                                &expected[..],
+                            )) {
+                                return Err(AuthError::PayloadMismatch {
+                                    service: authd.service.clone(),
+                                }
+                                .into());
+                            }
+                            body::full(bytes)
+                        }
+                        Read::Partial(prefix, rest) => body::boxed(VerifyingBody::new(
+                            prefix,
+                            rest,
+                            expected,
+                            mismatch.clone(),
+                        )),
+                    }
+                }
+            };
+            (authd, body)
+        }
+        BodyNeed::Sha256 => {
+            let service = pending.service().to_owned();
+            match body::read_up_to(incoming, limit)
+                .await
+                .map_err(|_| AwsError::incomplete_body())?
+            {
+                Read::Complete(bytes) => {
+                    let mut hex_buf = [0u8; 64];
+                    let _ = hex::encode_to_slice(body::sha256(&bytes), &mut hex_buf);
+                    let hash = std::str::from_utf8(&hex_buf).unwrap_or("");
+                    (finish(pending, Some(hash))?, body::full(bytes))
+                }
+                Read::Partial(..) => return Err(AuthError::BodyTooLarge { limit, service }.into()),
+            }
+        }
+    };
+    if authd.signing_key_cached {
+        state.metrics.cache_hits.inc();
+    } else {
+        state.metrics.cache_misses.inc();
+    }
+    let upstream_req = forward::upstream_request(
+        parts,
+        body,
+        &authd,
+        snapshot,
+        &state.upstream,
+        peer,
+        request_id,
+    )?;
+    forward::send(state, snapshot, upstream_req, &authd, &mismatch).await
+}

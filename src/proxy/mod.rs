@@ -1,0 +1,129 @@
+//! The reverse proxy: a hyper server (HTTP/1.1 and h2c) that authenticates every request and
+//! forwards the allowed ones to the upstream with identity headers.
+
+pub mod body;
+pub mod echo;
+pub mod error;
+mod forward;
+mod handler;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+
+use crate::config::{Snapshot, UpstreamTarget};
+use crate::sigv4::SigningKeyCache;
+use crate::telemetry::Metrics;
+use body::BoxBody;
+
+pub use handler::handle;
+
+/// Signing keys cached at most (one per access key, day, region and service in use).
+const SIGNING_KEY_CACHE_CAPACITY: usize = 16_384;
+
+/// Where allowed requests go: scheme and authority of the upstream.
+#[derive(Debug, Clone)]
+pub struct UpstreamBase {
+    /// `http`.
+    pub scheme: http::uri::Scheme,
+    /// `host:port`.
+    pub authority: http::uri::Authority,
+}
+
+impl UpstreamBase {
+    /// The upstream of a snapshot; `echo` is the address of the built-in echo server when the
+    /// config asks for it.
+    pub fn resolve(snapshot: &Snapshot, echo: Option<SocketAddr>) -> Result<Self, String> {
+        match &snapshot.upstream.target {
+            UpstreamTarget::Echo => {
+                let addr = echo.ok_or("the built-in echo upstream is not running")?;
+                let authority = addr.to_string().parse().map_err(|e| format!("{e}"))?;
+                Ok(Self {
+                    scheme: http::uri::Scheme::HTTP,
+                    authority,
+                })
+            }
+            UpstreamTarget::Url(uri) => {
+                let scheme = uri.scheme().cloned().unwrap_or(http::uri::Scheme::HTTP);
+                let authority = uri.authority().cloned().ok_or("upstream URL has no host")?;
+                Ok(Self { scheme, authority })
+            }
+        }
+    }
+}
+
+/// Everything the request path shares.
+pub struct ProxyState {
+    /// The configuration in force; swapped whole on reload.
+    pub snapshot: ArcSwap<Snapshot>,
+    /// Signing keys, across snapshots (entries are tagged with their generation).
+    pub signing_keys: SigningKeyCache,
+    /// Metrics.
+    pub metrics: Metrics,
+    /// The upstream.
+    pub upstream: UpstreamBase,
+    client: Client<HttpConnector, BoxBody>,
+}
+
+impl std::fmt::Debug for ProxyState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProxyState")
+            .field("upstream", &self.upstream)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ProxyState {
+    /// Builds the state: the pooled upstream client uses the snapshot's connect timeout.
+    pub fn new(snapshot: Arc<Snapshot>, metrics: Metrics, upstream: UpstreamBase) -> Self {
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        connector.set_connect_timeout(Some(snapshot.upstream.connect_timeout));
+        connector.enforce_http(true);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(std::time::Duration::from_secs(90))
+            .build(connector);
+        metrics
+            .config_generation
+            .set(i64::try_from(snapshot.generation).unwrap_or(i64::MAX));
+        Self {
+            snapshot: ArcSwap::new(snapshot),
+            signing_keys: SigningKeyCache::new(SIGNING_KEY_CACHE_CAPACITY),
+            metrics,
+            upstream,
+            client,
+        }
+    }
+}
+
+/// Accepts connections on `listener` and serves each (HTTP/1.1, or HTTP/2 with prior
+/// knowledge) until the task is dropped.
+pub async fn serve(listener: tokio::net::TcpListener, state: Arc<ProxyState>) {
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(conn) => conn,
+            Err(e) => {
+                tracing::warn!(error = %e, "proxy accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let state = state.clone();
+        tokio::spawn(async move {
+            let svc = hyper::service::service_fn(move |req| {
+                let state = state.clone();
+                async move { Ok::<_, Infallible>(handle(&state, req, peer).await) }
+            });
+            let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            if let Err(e) = builder.serve_connection(TokioIo::new(stream), svc).await {
+                tracing::debug!(error = %e, %peer, "connection ended with an error");
+            }
+        });
+    }
+}

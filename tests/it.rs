@@ -1,0 +1,21 @@
+//! The integration-test binary: one module per area, each in `tests/it/NAME.rs`.
+//!
+//! Plain `cargo test` runs the hermetic tests; the interop tests (real AWS
+//! clients, see `tests/it/interop.rs`) are `#[ignore]`d and run by the README
+//! test command, `tests/run.sh`, with `--include-ignored`.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test code: a panic is a test failure"
+)]
+
+#[path = "it/support.rs"]
+mod support;
+
+#[path = "it/interop.rs"]
+mod interop;
+
+#[path = "it/sigv4.rs"]
+mod sigv4;

@@ -1,0 +1,289 @@
+//! Running the real `tollgate` binary for integration tests.
+//!
+//! [`Tollgate::demo`] starts `tollgate serve` with the embedded demo
+//! configuration on ephemeral ports, waits for its `... listening on ADDR`
+//! lines, and kills it when dropped. Its stdout (the banner, with the demo
+//! credentials as `export` lines) and stderr (logs) are kept for diagnostics.
+#![allow(
+    dead_code,
+    reason = "shared helpers: each test module uses a different subset"
+)]
+
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// The binary under test, built by cargo for integration tests.
+pub const TOLLGATE_BIN: &str = env!("CARGO_BIN_EXE_tollgate");
+
+/// How long `tollgate serve` may take to print its listening lines.
+pub const STARTUP_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Lines of stderr kept for failure messages.
+const STDERR_KEEP: usize = 4000;
+
+/// `serve` arguments that put both listeners on ephemeral loopback ports.
+pub const EPHEMERAL_LISTENERS: [&str; 5] = [
+    "serve",
+    "--proxy-listen",
+    "127.0.0.1:0",
+    "--admin-listen",
+    "127.0.0.1:0",
+];
+
+/// One access key from the banner's `export` lines.
+#[derive(Clone, Debug)]
+pub struct DemoKey {
+    /// The user named by the `# user NAME ...` comment above the key.
+    pub user: String,
+    /// The comment line itself, e.g. `# user admin (...)`.
+    pub comment: String,
+    pub access_key_id: String,
+    pub secret_access_key: String,
+}
+
+/// A running `tollgate` process.
+pub struct Tollgate {
+    child: Child,
+    /// `127.0.0.1:PORT` of the SigV4-verifying proxy listener.
+    pub proxy_addr: String,
+    /// `127.0.0.1:PORT` of the admin listener (`/healthz`, `/metrics`).
+    pub admin_addr: String,
+    /// `127.0.0.1:PORT` of the built-in echo upstream, when one runs.
+    pub echo_addr: Option<String>,
+    stdout: Arc<Mutex<Vec<String>>>,
+    stderr: Arc<Mutex<VecDeque<String>>>,
+}
+
+impl Tollgate {
+    /// `tollgate serve` with the embedded demo configuration (proxy, admin
+    /// and echo upstream all on ephemeral ports).
+    pub fn demo() -> Self {
+        let tollgate = Self::start(&EPHEMERAL_LISTENERS, true);
+        // The credentials follow the listening lines.
+        tollgate.wait_for_stdout("the demo credentials of users admin and reader", |banner| {
+            let keys = parse_keys(banner);
+            ["admin", "reader"].iter().all(|user| {
+                keys.iter()
+                    .any(|k| k.user == *user && !k.secret_access_key.is_empty())
+            })
+        });
+        tollgate
+    }
+
+    /// Waits (up to [`STARTUP_TIMEOUT`]) until `ready(stdout so far)` holds.
+    pub fn wait_for_stdout(&self, what: &str, ready: impl Fn(&str) -> bool) {
+        let deadline = Instant::now() + STARTUP_TIMEOUT;
+        while !ready(&self.banner()) {
+            if Instant::now() > deadline {
+                self.fail(&format!(
+                    "tollgate did not print {what} within {STARTUP_TIMEOUT:?}"
+                ));
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Starts `tollgate ARGS...` and waits until it prints
+    /// `proxy listening on ADDR` and `admin listening on ADDR` (and
+    /// `echo upstream listening on ADDR` when `expect_echo`).
+    pub fn start(args: &[&str], expect_echo: bool) -> Self {
+        let mut child = Command::new(TOLLGATE_BIN)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {TOLLGATE_BIN} {}: {e}", args.join(" ")));
+
+        let stdout_lines = Arc::new(Mutex::new(Vec::new()));
+        let stderr_lines = Arc::new(Mutex::new(VecDeque::new()));
+        let (tx, rx) = mpsc::channel::<String>();
+
+        let out = child.stdout.take().expect("stdout is piped");
+        let keep = Arc::clone(&stdout_lines);
+        thread::spawn(move || {
+            for line in BufReader::new(out).lines() {
+                let Ok(line) = line else { break };
+                keep.lock().unwrap().push(line.clone());
+                // The receiver is gone once startup is over; keep draining.
+                let _ = tx.send(line);
+            }
+        });
+        let err = child.stderr.take().expect("stderr is piped");
+        let keep = Arc::clone(&stderr_lines);
+        thread::spawn(move || drain_into(err, &keep));
+
+        let mut proxy = None;
+        let mut admin = None;
+        let mut echo = None;
+        let deadline = Instant::now() + STARTUP_TIMEOUT;
+        let mut tollgate = Tollgate {
+            child,
+            proxy_addr: String::new(),
+            admin_addr: String::new(),
+            echo_addr: None,
+            stdout: stdout_lines,
+            stderr: stderr_lines,
+        };
+        while proxy.is_none() || admin.is_none() || (expect_echo && echo.is_none()) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(line) => {
+                    let line = line.trim();
+                    if let Some(a) = line.strip_prefix("proxy listening on ") {
+                        proxy = Some(a.to_owned());
+                    } else if let Some(a) = line.strip_prefix("admin listening on ") {
+                        admin = Some(a.to_owned());
+                    } else if let Some(a) = line.strip_prefix("echo upstream listening on ") {
+                        echo = Some(a.to_owned());
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => tollgate.fail(&format!(
+                    "`tollgate {}` did not print its listening lines within {STARTUP_TIMEOUT:?}",
+                    args.join(" ")
+                )),
+                Err(RecvTimeoutError::Disconnected) => {
+                    let status = tollgate.wait_exit(Duration::from_secs(5));
+                    tollgate.fail(&format!(
+                        "`tollgate {}` closed its stdout before printing its listening lines (exit: {status:?})",
+                        args.join(" ")
+                    ))
+                }
+            }
+        }
+        tollgate.proxy_addr = proxy.unwrap_or_default();
+        tollgate.admin_addr = admin.unwrap_or_default();
+        tollgate.echo_addr = echo;
+        tollgate
+    }
+
+    /// `http://` URL of the proxy listener.
+    pub fn proxy_url(&self) -> String {
+        format!("http://{}", self.proxy_addr)
+    }
+
+    /// `http://` URL of the admin listener.
+    pub fn admin_url(&self) -> String {
+        format!("http://{}", self.admin_addr)
+    }
+
+    /// Everything printed on stdout so far (the banner), one line each.
+    pub fn banner(&self) -> String {
+        let lines = self.stdout.lock().unwrap();
+        let mut s = lines.join("\n");
+        s.push('\n');
+        s
+    }
+
+    /// The last `n` lines of stderr (the logs).
+    pub fn stderr_tail(&self, n: usize) -> String {
+        let lines = self.stderr.lock().unwrap();
+        let skip = lines.len().saturating_sub(n);
+        lines
+            .iter()
+            .skip(skip)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// The access keys printed as `export AWS_ACCESS_KEY_ID=...` /
+    /// `export AWS_SECRET_ACCESS_KEY=...` under a `# user NAME ...` comment.
+    pub fn keys(&self) -> Vec<DemoKey> {
+        parse_keys(&self.banner())
+    }
+
+    /// The first key printed for `user`.
+    pub fn key(&self, user: &str) -> DemoKey {
+        self.keys()
+            .into_iter()
+            .find(|k| k.user == user && !k.secret_access_key.is_empty())
+            .unwrap_or_else(|| panic!("no key for user `{user}` in the banner:\n{}", self.banner()))
+    }
+
+    fn wait_exit(&mut self, limit: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+
+    fn fail(&self, why: &str) -> ! {
+        // Give the stderr reader a moment to collect the last lines.
+        thread::sleep(Duration::from_millis(200));
+        panic!(
+            "{why}\n--- tollgate stdout ---\n{}--- tollgate stderr (last 80 lines) ---\n{}",
+            self.banner(),
+            self.stderr_tail(80)
+        )
+    }
+}
+
+impl Drop for Tollgate {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Reads `r` line by line into `keep`, holding at most the last
+/// [`STDERR_KEEP`] lines, until EOF.
+pub fn drain_into(r: impl Read, keep: &Mutex<VecDeque<String>>) {
+    for line in BufReader::new(r).lines() {
+        let Ok(line) = line else { break };
+        let mut k = keep.lock().unwrap();
+        if k.len() == STDERR_KEEP {
+            k.pop_front();
+        }
+        k.push_back(line);
+    }
+}
+
+/// Parses the banner's credential lines.
+pub fn parse_keys(banner: &str) -> Vec<DemoKey> {
+    let mut keys: Vec<DemoKey> = Vec::new();
+    let mut user: Option<(String, String)> = None;
+    for line in banner.lines().map(str::trim) {
+        if let Some(rest) = line.strip_prefix('#') {
+            if let Some(name) = rest.trim_start().strip_prefix("user ") {
+                let name = name.split_whitespace().next().unwrap_or_default();
+                user = Some((name.to_owned(), line.to_owned()));
+            }
+        } else if let Some(v) = line.strip_prefix("export AWS_ACCESS_KEY_ID=") {
+            if let Some((name, comment)) = &user {
+                keys.push(DemoKey {
+                    user: name.clone(),
+                    comment: comment.clone(),
+                    access_key_id: unquote(v),
+                    secret_access_key: String::new(),
+                });
+            }
+        } else if let Some(v) = line.strip_prefix("export AWS_SECRET_ACCESS_KEY=") {
+            if let Some(k) = keys.last_mut() {
+                if k.secret_access_key.is_empty() {
+                    k.secret_access_key = unquote(v);
+                }
+            }
+        }
+    }
+    keys
+}
+
+fn unquote(v: &str) -> String {
+    let v = v.trim();
+    for q in ['\'', '"'] {
+        if let Some(inner) = v.strip_prefix(q).and_then(|s| s.strip_suffix(q)) {
+            return inner.to_owned();
+        }
+    }
+    v.to_owned()
+}

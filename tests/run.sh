@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# The README test command: every test, including the interop tests that drive
+# real AWS clients (boto3/botocore with both signers, awscurl,
+# requests-aws4auth) against the real binary.
+#
+# Needs only python3 (with venv) and cargo: the clients are installed from
+# PyPI into target/interop-venv, which is reused while
+# tests/interop/requirements.txt (and the Python version) stay the same.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+started=$SECONDS
+venv=target/interop-venv
+requirements=tests/interop/requirements.txt
+python=${PYTHON:-python3}
+
+step() { printf '\n==> %s\n' "$*"; }
+
+command -v "$python" >/dev/null || { echo "tests/run.sh: $python not found (the interop tests need Python 3)" >&2; exit 1; }
+key=$({ "$python" -c 'import sys; print(sys.version)'; cat "$requirements"; } | sha256sum | cut -d' ' -f1)
+stamp=$venv/.requirements.sha256
+if [[ -x $venv/bin/python && -f $stamp && $(cat "$stamp") == "$key" ]]; then
+    step "reusing the interop venv $venv (requirements unchanged)"
+else
+    step "creating the interop venv $venv from $requirements"
+    rm -rf "$venv"
+    mkdir -p target
+    "$python" -m venv "$venv"
+    PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1 \
+        "$venv/bin/python" -m pip install --quiet --requirement "$requirements"
+    "$venv/bin/python" -m pip check
+    echo "$key" >"$stamp"
+fi
+"$venv/bin/python" - <<'PY'
+import awscrt, boto3, botocore, prometheus_client, requests, requests_aws4auth
+from importlib.metadata import version
+print("interop clients:", ", ".join(f"{p} {version(p)}" for p in
+      ("boto3", "botocore", "awscrt", "awscurl", "requests-aws4auth", "requests", "prometheus_client")))
+PY
+
+export TOLLGATE_INTEROP_PYTHON=$PWD/$venv/bin/python
+step "TOLLGATE_INTEROP_PYTHON=$TOLLGATE_INTEROP_PYTHON cargo test --all-targets -- --include-ignored"
+cargo test --all-targets -- --include-ignored
+
+step "cargo test --benches --no-run"
+cargo test --benches --no-run
+
+step "tests/run.sh: all tests passed in $((SECONDS - started)) s"
