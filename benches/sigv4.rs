@@ -24,7 +24,9 @@
 //!   `GetSigningKey` service that serves a memoized signing key (uncached: derives from the
 //!   secret each call). It takes the request by value, so each iteration gets a fresh clone built
 //!   outside the timed section (`iter_batched`). It hashes the body itself and has no support for
-//!   `UNSIGNED-PAYLOAD`, so it is not in `presigned_s3`.
+//!   `UNSIGNED-PAYLOAD`, so it is not in `presigned_s3`; it does not percent-decode the
+//!   `X-Amz-Credential` query parameter that `aws-sigv4` (like every AWS SDK) encodes, so it
+//!   refuses SDK-presigned URLs and is not in `presigned_api` either.
 //! - `rustack`: `rustack-auth` 0.12 `verify_sigv4` / `verify_s3_sigv4` / `verify_presigned`, with a
 //!   `StaticCredentialProvider`. It has no signing-key cache (it derives the key on every call), so
 //!   its cached and uncached figures are the same code. Its presigned verifier only accepts
@@ -346,6 +348,15 @@ mod scratchstack {
             service: &str,
             now: SystemTime,
         ) -> bool {
+            self.try_verify(req, service, now).is_ok()
+        }
+
+        pub fn try_verify(
+            &mut self,
+            req: http::Request<Bytes>,
+            service: &str,
+            now: SystemTime,
+        ) -> Result<(), String> {
             let secret = self.secret;
             let use_cache = self.use_cache;
             let cached = &mut self.cached;
@@ -380,7 +391,8 @@ mod scratchstack {
                 &NO_ADDITIONAL_SIGNED_HEADERS,
                 options,
             ))
-            .is_ok()
+            .map(|_| ())
+            .map_err(|e| e.to_string())
         }
     }
 }
@@ -510,10 +522,9 @@ fn bench_scratchstack(
     cached: bool,
 ) {
     let mut v = scratchstack::Verifier::new(&f.secret, cached);
-    assert!(
-        v.verify(s.http_request(), service, f.time),
-        "scratchstack refused the request"
-    );
+    if let Err(e) = v.try_verify(s.http_request(), service, f.time) {
+        panic!("scratchstack refused the request: {e}");
+    }
     g.bench_function("scratchstack", |b| {
         b.iter_batched(
             || s.http_request(),
@@ -583,7 +594,8 @@ fn sigv4_benches(c: &mut Criterion) {
     let mut g = c.benchmark_group("presigned_api");
     bench_tollgate(&mut g, &f, &presigned_api, true);
     bench_tollgate_authn(&mut g, &f, &presigned_api);
-    bench_scratchstack(&mut g, &f, &presigned_api, "execute-api", true);
+    // No peer: scratchstack 0.11 does not percent-decode `X-Amz-Credential` (the SDKs send
+    // `%2F` for `/`) and refuses the URL; rustack's presigned verifier is S3-only.
     g.finish();
 
     let presigned_s3 = sign_request(Kind::PresignedS3, &f.secret, f.time);

@@ -19,3 +19,6 @@ mod interop;
 
 #[path = "it/sigv4.rs"]
 mod sigv4;
+
+#[path = "it/proxy.rs"]
+mod proxy;

@@ -85,14 +85,18 @@ pub fn sha256(bytes: &[u8]) -> [u8; 32] {
 pub struct PayloadMismatch;
 
 pin_project_lite::pin_project! {
-    /// Streams a body to the upstream while hashing it; at the end, a hash mismatch becomes an
-    /// error instead of the final frame, so the upstream never sees a complete body.
+    /// Streams a body to the upstream while hashing it. The last data chunk is held back until
+    /// the hash is known: on a mismatch it is never sent and the body ends in an error, so the
+    /// upstream never sees a complete body (its `Content-Length` or chunked framing stays
+    /// unfinished and hyper aborts the request).
     pub struct VerifyingBody<B> {
         prefix: std::vec::IntoIter<Bytes>,
         #[pin]
         inner: B,
         hasher: Option<Sha256>,
         expected: [u8; 32],
+        held: Option<Bytes>,
+        trailers: Option<http::HeaderMap>,
         mismatch: Arc<AtomicBool>,
     }
 }
@@ -106,15 +110,13 @@ impl<B> VerifyingBody<B> {
         expected: [u8; 32],
         mismatch: Arc<AtomicBool>,
     ) -> Self {
-        let mut hasher = Sha256::new();
-        for c in &prefix {
-            hasher.update(c);
-        }
         Self {
             prefix: prefix.into_iter(),
             inner,
-            hasher: Some(hasher),
+            hasher: Some(Sha256::new()),
             expected,
+            held: None,
+            trailers: None,
             mismatch,
         }
     }
@@ -132,31 +134,52 @@ where
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        let this = self.project();
-        if let Some(chunk) = this.prefix.next() {
-            return Poll::Ready(Some(Ok(Frame::data(chunk))));
-        }
-        match this.inner.poll_frame(cx) {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(Some(Ok(frame))) => {
-                if let (Some(data), Some(h)) = (frame.data_ref(), this.hasher.as_mut()) {
-                    h.update(data);
+        let mut this = self.project();
+        loop {
+            let Some(hasher) = this.hasher.as_mut() else {
+                // Verified: release what was held back, then the trailers, then the end.
+                if let Some(last) = this.held.take() {
+                    return Poll::Ready(Some(Ok(Frame::data(last))));
                 }
-                Poll::Ready(Some(Ok(frame)))
-            }
-            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e.into()))),
-            Poll::Ready(None) => match this.hasher.take() {
-                Some(h) => {
-                    let got: [u8; 32] = h.finalize().into();
-                    if subtle::ConstantTimeEq::ct_eq(&got[..], &this.expected[..]).into() {
-                        Poll::Ready(None)
-                    } else {
-                        this.mismatch.store(true, Ordering::Release);
-                        Poll::Ready(Some(Err(Box::new(PayloadMismatch))))
+                return Poll::Ready(this.trailers.take().map(|t| Ok(Frame::trailers(t))));
+            };
+            let chunk = match this.prefix.next() {
+                Some(c) => Some(c),
+                None => match this.inner.as_mut().poll_frame(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e.into()))),
+                    Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
+                        Ok(data) => Some(data),
+                        Err(frame) => {
+                            *this.trailers = frame.into_trailers().ok();
+                            None
+                        }
+                    },
+                    Poll::Ready(None) => None,
+                },
+            };
+            match chunk {
+                Some(data) if data.is_empty() => continue,
+                Some(data) => {
+                    hasher.update(&data);
+                    if let Some(previous) = this.held.replace(data) {
+                        return Poll::Ready(Some(Ok(Frame::data(previous))));
                     }
                 }
-                None => Poll::Ready(None),
-            },
+                None => {
+                    let got: [u8; 32] = this
+                        .hasher
+                        .take()
+                        .map(|h| h.finalize().into())
+                        .unwrap_or_default();
+                    if !bool::from(subtle::ConstantTimeEq::ct_eq(&got[..], &this.expected[..])) {
+                        *this.held = None;
+                        *this.trailers = None;
+                        this.mismatch.store(true, Ordering::Release);
+                        return Poll::Ready(Some(Err(Box::new(PayloadMismatch))));
+                    }
+                }
+            }
         }
     }
 
@@ -166,12 +189,18 @@ where
     }
 
     fn size_hint(&self) -> SizeHint {
-        let prefix: u64 = self.prefix.as_slice().iter().map(|b| b.len() as u64).sum();
+        let pending: u64 = self
+            .prefix
+            .as_slice()
+            .iter()
+            .chain(self.held.iter())
+            .map(|b| b.len() as u64)
+            .sum();
         let inner = self.inner.size_hint();
         let mut hint = SizeHint::new();
-        hint.set_lower(inner.lower() + prefix);
+        hint.set_lower(inner.lower() + pending);
         if let Some(u) = inner.upper() {
-            hint.set_upper(u + prefix);
+            hint.set_upper(u + pending);
         }
         hint
     }

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use http::{HeaderValue, StatusCode};
 
 use crate::authn::AuthError;
-use crate::sigv4::{is_s3_service, SigV4Error};
+use crate::sigv4::{is_s3_service, AuthForm, SigV4Error};
 use crate::time::{iso8601, AmzDate};
 
 /// Who caused a failure; decides the status class, logging and metrics.
@@ -129,12 +129,23 @@ impl AwsError {
     }
 
     /// The response for an authentication failure. `expected_region` names a served region for
-    /// S3's `AuthorizationHeaderMalformed`.
-    pub fn from_auth(err: &AuthError, protocol: Protocol, expected_region: Option<&str>) -> Self {
-        let s3 = err.service().is_some_and(is_s3_service);
+    /// S3's `AuthorizationHeaderMalformed`; `claimed` is what the request says about its form and
+    /// service ([`crate::sigv4::claimed_scope`]), used when the failure came before the scope
+    /// was read.
+    pub fn from_auth(
+        err: &AuthError,
+        protocol: Protocol,
+        expected_region: Option<&str>,
+        claimed: Option<(AuthForm, &str)>,
+    ) -> Self {
+        let service = err.service().or(claimed.map(|c| c.1));
+        let s3 = service.is_some_and(is_s3_service);
         let json = protocol == Protocol::Json;
         match err {
-            AuthError::SigV4(e) => Self::from_sigv4(e, s3, json, expected_region),
+            AuthError::SigV4(e) => {
+                let form = claimed.map_or(AuthForm::Header, |c| c.0);
+                Self::from_sigv4(e, s3, json, expected_region, form)
+            }
             AuthError::UnknownKey { access_key_id, .. } => {
                 if s3 {
                     Self::client(StatusCode::FORBIDDEN, "InvalidAccessKeyId", "The AWS Access Key Id you provided does not exist in our records.")
@@ -212,7 +223,13 @@ impl AwsError {
         }
     }
 
-    fn from_sigv4(e: &SigV4Error, s3: bool, json: bool, expected_region: Option<&str>) -> Self {
+    fn from_sigv4(
+        e: &SigV4Error,
+        s3: bool,
+        json: bool,
+        expected_region: Option<&str>,
+        form: AuthForm,
+    ) -> Self {
         let sdnm = |msg: String| {
             if json {
                 Self::client(StatusCode::BAD_REQUEST, "InvalidSignatureException", msg)
@@ -220,8 +237,15 @@ impl AwsError {
                 Self::client(StatusCode::FORBIDDEN, "SignatureDoesNotMatch", msg)
             }
         };
-        let incomplete =
-            |msg: String| Self::client(StatusCode::BAD_REQUEST, "IncompleteSignature", msg);
+        // S3 has its own codes for malformed authentication data.
+        let incomplete = |msg: String| {
+            let code = match (s3, form) {
+                (false, _) => "IncompleteSignature",
+                (true, AuthForm::Header) => "AuthorizationHeaderMalformed",
+                (true, AuthForm::Query) => "AuthorizationQueryParametersError",
+            };
+            Self::client(StatusCode::BAD_REQUEST, code, msg)
+        };
         match e {
             SigV4Error::Missing => Self::client(StatusCode::FORBIDDEN, "MissingAuthenticationToken", "Request is missing Authentication Token"),
             SigV4Error::Ambiguous => sdnm("Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter or the Authorization header should be specified".into()),
@@ -360,17 +384,49 @@ mod tests {
     }
 
     #[test]
+    fn malformed_auth_uses_s3_codes_for_s3() {
+        let e = AuthError::SigV4(SigV4Error::Incomplete("x".into()));
+        let code = |claimed| AwsError::from_auth(&e, Protocol::Xml, None, claimed).code;
+        assert_eq!(
+            code(Some((AuthForm::Header, "s3"))),
+            "AuthorizationHeaderMalformed"
+        );
+        assert_eq!(
+            code(Some((AuthForm::Query, "s3"))),
+            "AuthorizationQueryParametersError"
+        );
+        assert_eq!(code(Some((AuthForm::Header, "sts"))), "IncompleteSignature");
+        assert_eq!(code(None), "IncompleteSignature");
+        let mut h = http::HeaderMap::new();
+        h.insert(
+            "authorization",
+            http::HeaderValue::from_static(
+                "AWS4-HMAC-SHA256 Credential=AK/20150830/us-east-1/s3/aws4_request, Signature=0",
+            ),
+        );
+        assert_eq!(
+            crate::sigv4::claimed_scope(&h, None),
+            Some((AuthForm::Header, "s3"))
+        );
+        let q = "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AK%2F20150830%2Fus-east-1%2Fexecute-api%2Faws4_request";
+        assert_eq!(
+            crate::sigv4::claimed_scope(&http::HeaderMap::new(), Some(q)),
+            Some((AuthForm::Query, "execute-api"))
+        );
+    }
+
+    #[test]
     fn codes_depend_on_service() {
         let unknown = |service: &str| AuthError::UnknownKey {
             access_key_id: "AKIAX".into(),
             service: service.into(),
         };
         assert_eq!(
-            AwsError::from_auth(&unknown("s3"), Protocol::Xml, None).code,
+            AwsError::from_auth(&unknown("s3"), Protocol::Xml, None, None).code,
             "InvalidAccessKeyId"
         );
         assert_eq!(
-            AwsError::from_auth(&unknown("execute-api"), Protocol::Xml, None).code,
+            AwsError::from_auth(&unknown("execute-api"), Protocol::Xml, None, None).code,
             "InvalidClientTokenId"
         );
         let skew = |service: &str| {
@@ -381,15 +437,15 @@ mod tests {
                 service: Some(service.into()),
             })
         };
-        let e = AwsError::from_auth(&skew("s3"), Protocol::Xml, None);
+        let e = AwsError::from_auth(&skew("s3"), Protocol::Xml, None, None);
         assert_eq!(
             (e.status, e.code),
             (StatusCode::FORBIDDEN, "RequestTimeTooSkewed")
         );
-        let e = AwsError::from_auth(&skew("sts"), Protocol::Xml, None);
+        let e = AwsError::from_auth(&skew("sts"), Protocol::Xml, None, None);
         assert_eq!(e.code, "SignatureDoesNotMatch");
         assert!(e.message.starts_with("Signature expired: 19700101T000000Z is now earlier than 19700101T000500Z (19700101T002000Z - 15 min.)"), "{}", e.message);
-        let e = AwsError::from_auth(&skew("sts"), Protocol::Json, None);
+        let e = AwsError::from_auth(&skew("sts"), Protocol::Json, None, None);
         assert_eq!(
             (e.status, e.code),
             (StatusCode::BAD_REQUEST, "InvalidSignatureException")

@@ -16,7 +16,7 @@ use super::forward;
 use super::ProxyState;
 use crate::authn::{self, AuthError, Authenticated, BodyCheck, BodyNeed};
 use crate::config::Snapshot;
-use crate::sigv4::HttpRequest;
+use crate::sigv4::{self, AuthForm, HttpRequest};
 
 thread_local! {
     /// Reused buffer for the string to sign.
@@ -25,14 +25,26 @@ thread_local! {
 
 /// Why a request was not forwarded (or failed upstream).
 pub(crate) enum Reject {
-    Auth(AuthError),
+    /// An authentication failure, with the form and service the request claimed when the failure
+    /// came before its scope was read.
+    Auth(AuthError, Option<(AuthForm, String)>),
     Aws(AwsError),
 }
 
 impl From<AuthError> for Reject {
     fn from(e: AuthError) -> Self {
-        Reject::Auth(e)
+        Reject::Auth(e, None)
     }
+}
+
+/// An authentication failure of the request head, remembering what dialect it claimed.
+fn head_failure(e: AuthError, parts: &http::request::Parts) -> Reject {
+    let claimed = if e.service().is_none() {
+        sigv4::claimed_scope(&parts.headers, parts.uri.query()).map(|(f, s)| (f, s.to_owned()))
+    } else {
+        None
+    };
+    Reject::Auth(e, claimed)
 }
 
 impl From<AwsError> for Reject {
@@ -60,10 +72,11 @@ pub async fn handle(
         Ok(resp) => ("allowed", "none", resp),
         Err(reject) => {
             let err = match reject {
-                Reject::Auth(e) => {
+                Reject::Auth(e, claimed) => {
                     let mut regions: Vec<&String> = snapshot.auth.regions.iter().collect();
                     regions.sort();
-                    AwsError::from_auth(&e, protocol, regions.first().map(|s| s.as_str()))
+                    let claimed = claimed.as_ref().map(|(f, s)| (*f, s.as_str()));
+                    AwsError::from_auth(&e, protocol, regions.first().map(|s| s.as_str()), claimed)
                 }
                 Reject::Aws(e) => e,
             };
@@ -128,7 +141,7 @@ async fn process(
         authority: parts.uri.authority().map(|a| a.as_str()),
         headers: &parts.headers,
     };
-    let pending = authn::begin(&http_req, snapshot, now)?;
+    let pending = authn::begin(&http_req, snapshot, now).map_err(|e| head_failure(e, &parts))?;
     let limit = snapshot.auth.max_verified_body;
     let expose = snapshot.auth.expose_signing_details;
     let generation = snapshot.generation;

@@ -180,6 +180,31 @@ impl SigV4Error {
     }
 }
 
+/// The form and scope service a request claims, read leniently from its `Authorization` header or
+/// `X-Amz-Credential` parameter without validating anything. Only for choosing the error
+/// dialect (S3 or not) of a request that failed before its scope could be checked.
+pub fn claimed_scope<'a>(
+    headers: &'a http::HeaderMap,
+    query: Option<&'a str>,
+) -> Option<(AuthForm, &'a str)> {
+    let service_of = |credential: &'a str| credential.rsplit('/').nth(1);
+    if let Some(auth) = headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    {
+        let credential = auth.split("Credential=").nth(1)?.split([',', ' ']).next()?;
+        return service_of(credential).map(|s| (AuthForm::Header, s));
+    }
+    let credential = query?
+        .split('&')
+        .find_map(|p| p.strip_prefix("X-Amz-Credential="))?;
+    let service = credential
+        .rsplit("%2F")
+        .nth(1)
+        .or_else(|| service_of(credential))?;
+    Some((AuthForm::Query, service))
+}
+
 /// True for the services whose requests use S3 canonicalization and S3 error codes.
 pub fn is_s3_service(service: &str) -> bool {
     matches!(
