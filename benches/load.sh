@@ -6,8 +6,9 @@
 # `wrk -t1 -c32 -d10s --latency`, GET /api/v1/widgets/1234?limit=10; REPS repetitions of
 # direct → passthrough → tollgate. For each run: requests/s, p50/p99, and the CPU time per
 # request of the tested process (utime+stime from /proc/<pid>/stat ÷ requests served).
-# Tollgate's requests carry a valid SigV4 signature made once by `examples/sign_request.rs` at
-# start-up and replayed (valid for the 15-minute clock-skew window).
+# Every config gets the same request bytes: a valid SigV4 signature for Tollgate, made once by
+# `examples/sign_request.rs` at start-up and replayed (valid for the 15-minute clock-skew window),
+# ignored by the echo upstream and the pass-through.
 #
 # Usage: benches/load.sh [--no-build]
 #   env: DURATION (s, default 10), REPS (default 3), CONNS (default 32), OUT (also write the
@@ -61,7 +62,15 @@ trap cleanup EXIT
 trap 'echo "load.sh: interrupted" >&2; exit 130' INT TERM
 
 # Bound the measurement phase (the build above is not bounded: it is a no-op once built).
-( sleep 160; echo "load.sh: watchdog: over time, stopping" >&2; kill -TERM $$ ) &
+# (The sleep is killed with the watchdog so that no process outlives the script.)
+(
+    trap 'kill "$s" 2>/dev/null; exit 0' TERM
+    sleep 160 </dev/null >/dev/null 2>&1 &
+    s=$!
+    wait "$s"
+    echo "load.sh: watchdog: over 160 s, stopping" >&2
+    kill -TERM $$
+) &
 WATCHDOG=$!
 
 # Waits for "<prefix> ADDR" in a log file and prints ADDR.
@@ -193,15 +202,14 @@ run() {
 }
 
 echo "== warm-up (${WARMUP}s each, not recorded)"
-for target in "http://$ECHO_ADDR$PATHQ" "http://$PASS_ADDR$PATHQ"; do
-    taskset -c 0 wrk -t1 -c"$CONNS" -d"${WARMUP}s" "$target" >/dev/null
+for target in "$ECHO_ADDR" "$PASS_ADDR" "$TG_ADDR"; do
+    taskset -c 0 wrk -t1 -c"$CONNS" -d"${WARMUP}s" "${SIG_HEADERS[@]}" "http://$target$PATHQ" >/dev/null
 done
-taskset -c 0 wrk -t1 -c"$CONNS" -d"${WARMUP}s" "${SIG_HEADERS[@]}" "http://$TG_ADDR$PATHQ" >/dev/null
 
 echo "== measuring: wrk -t1 -c$CONNS -d${DURATION}s, $REPS reps of direct → passthrough → tollgate"
 for rep in $(seq 1 "$REPS"); do
-    run direct "$ECHO_PID" "http://$ECHO_ADDR$PATHQ"
-    run passthrough "$PASS_PID" "http://$PASS_ADDR$PATHQ"
+    run direct "$ECHO_PID" "http://$ECHO_ADDR$PATHQ" "${SIG_HEADERS[@]}"
+    run passthrough "$PASS_PID" "http://$PASS_ADDR$PATHQ" "${SIG_HEADERS[@]}"
     run tollgate "$TG_PID" "http://$TG_ADDR$PATHQ" "${SIG_HEADERS[@]}"
 done
 

@@ -69,6 +69,12 @@ const REGION: &str = "us-east-1";
 const HOST: &str = "api.example.com";
 const PATH_QUERY: &str = "/api/v1/widgets/1234?limit=10";
 const SKEW: i64 = 900;
+/// SHA-256 of the empty body (`sigv4::EMPTY_SHA256` as bytes): the proxy knows an empty body
+/// without hashing it.
+const EMPTY_SHA256_BYTES: [u8; 32] = [
+    0xe3, 0xb0, 0xc4, 0x42, 0x98, 0xfc, 0x1c, 0x14, 0x9a, 0xfb, 0xf4, 0xc8, 0x99, 0x6f, 0xb9, 0x24,
+    0x27, 0xae, 0x41, 0xe4, 0x64, 0x9b, 0x93, 0x4c, 0xa4, 0x95, 0x99, 0x1b, 0x78, 0x52, 0xb8, 0x55,
+];
 
 // ---------------------------------------------------------------------------------------------
 // Signing (aws-sigv4), done once.
@@ -297,9 +303,7 @@ fn tollgate_authn(
     };
     match authd.body_check {
         BodyCheck::None => true,
-        BodyCheck::Sha256(expected) if body.is_empty() => {
-            hex::encode(expected) == sigv4::EMPTY_SHA256
-        }
+        BodyCheck::Sha256(expected) if body.is_empty() => expected == EMPTY_SHA256_BYTES,
         BodyCheck::Sha256(expected) => Sha256::digest(body)[..] == expected[..],
     }
 }
@@ -448,6 +452,7 @@ struct Fixture {
 }
 
 fn fixture() -> Fixture {
+    assert_eq!(hex::encode(EMPTY_SHA256_BYTES), sigv4::EMPTY_SHA256);
     let snapshot = tollgate::config::load_demo(1).expect("demo config loads");
     let secret = tollgate::config::demo_credentials()
         .into_iter()

@@ -17,6 +17,7 @@ pub mod authn;
 pub mod cli;
 pub mod config;
 pub mod credentials;
+pub mod policy;
 pub mod proxy;
 pub mod sigv4;
 pub mod telemetry;

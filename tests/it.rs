@@ -22,3 +22,6 @@ mod sigv4;
 
 #[path = "it/proxy.rs"]
 mod proxy;
+
+#[path = "it/policy.rs"]
+mod policy;

@@ -1,0 +1,26 @@
+//! The IAM policy engine (pure: no I/O, no async).
+//!
+//! `parse` turns JSON into a validated [`PolicyDocument`] with findings; `compile` turns a
+//! document into a [`CompiledPolicy`] (patterns compiled, condition values pre-parsed); a
+//! [`PolicySet`] indexes compiled policies by action; [`evaluate`] runs AWS's evaluation flow over
+//! every applicable policy type for one [`RequestContext`] and returns a [`Decision`].
+//! The semantics and their sources are in `docs/policy.md`.
+
+mod compile;
+mod condition;
+mod context;
+mod eval;
+mod glob;
+mod model;
+mod parse;
+mod value;
+
+pub use compile::{CompiledPolicy, CompiledStatement, PolicySet};
+pub use context::{ContextValue, PrincipalInfo, PrincipalType, RequestContext};
+pub use eval::{evaluate, matching_statements, Decision, Outcome, Policies, StatementRef};
+pub use model::{
+    BaseOperator, Condition, Effect, Matcher, Operator, PolicyDocument, PolicyType, PrincipalEntry,
+    PrincipalSpec, SetQualifier, Statement, Version,
+};
+pub use parse::{parse_policy, parse_policy_value, Finding, Parsed, Severity, MAX_POLICY_BYTES};
+pub use value::{parse_date, Cidr};
