@@ -50,6 +50,9 @@ pub enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Simulate IAM policy evaluation: `aws iam simulate-custom-policy` input, or a configured
+    /// user or role (see docs/simulate.md).
+    Simulate(crate::simulate::SimulateArgs),
     /// Run only the built-in echo upstream (for load tests and examples).
     Echo {
         /// Address to listen on.
@@ -87,6 +90,9 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         }
         Command::Check { config } => match config::load_file(&config, 1) {
             Ok(s) => {
+                for w in &s.policy_warnings {
+                    println!("warning: {w}");
+                }
                 println!(
                     "{}: ok ({} accounts, {} users, {} access keys, {} roles, {} policies)",
                     config.display(),
@@ -113,6 +119,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             println!("# secrets file line:\n{id} = \"{secret}\"");
             Ok(0)
         }
+        Command::Simulate(args) => Ok(crate::simulate::run(&args)),
         Command::Echo { listen } => {
             runtime()?.block_on(async move {
                 let listener = telemetry::bind(listen, "echo upstream").await?;

@@ -20,5 +20,6 @@ pub mod credentials;
 pub mod policy;
 pub mod proxy;
 pub mod sigv4;
+pub mod simulate;
 pub mod telemetry;
 pub mod time;

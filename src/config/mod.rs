@@ -18,6 +18,7 @@ use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::credentials::{self, KeyStatus, SecretKey};
@@ -46,12 +47,18 @@ pub struct Snapshot {
     pub roles: Vec<Role>,
     /// The customer managed policies, in config order.
     pub policies: Vec<ManagedPolicy>,
+    /// Policy validation warnings (errors refuse the config): reported by `tollgate check`.
+    pub policy_warnings: Vec<Finding>,
     index: Index,
 }
 
 /// Position of each entity by ARN (accounts by id), for O(1) lookups.
 #[derive(Default)]
 struct Index {
+    /// User or role ARN → its compiled identity policies (own, groups', inline).
+    identity_sets: HashMap<String, Arc<crate::policy::PolicySet>>,
+    /// Managed policy ARN → compiled policy.
+    compiled_policies: HashMap<String, Arc<crate::policy::CompiledPolicy>>,
     accounts: HashMap<String, usize>,
     users: HashMap<String, usize>,
     groups: HashMap<String, usize>,
@@ -60,6 +67,17 @@ struct Index {
 }
 
 impl Snapshot {
+    /// The compiled identity policies of a user or role (managed, inline and, for users, their
+    /// groups'), indexed by action.
+    pub fn identity_policies(&self, principal_arn: &str) -> Option<&Arc<crate::policy::PolicySet>> {
+        self.index.identity_sets.get(principal_arn)
+    }
+
+    /// A compiled managed policy by ARN.
+    pub fn compiled_policy(&self, arn: &str) -> Option<&Arc<crate::policy::CompiledPolicy>> {
+        self.index.compiled_policies.get(arn)
+    }
+
     /// The account with this 12-digit id.
     pub fn account(&self, id: &str) -> Option<&Account> {
         self.index

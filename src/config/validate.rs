@@ -15,6 +15,7 @@ use super::{
     Snapshot, UpstreamSettings, UpstreamTarget, User,
 };
 use crate::credentials::{AccessKey, KeyStatus, KeyStore, Principal, PrincipalKind, SecretKey};
+use crate::policy::{CompiledPolicy, PolicySet, PolicyType};
 
 const DEFAULT_CLOCK_SKEW_SECONDS: u64 = 15 * 60;
 const MAX_CLOCK_SKEW_SECONDS: u64 = 60 * 60;
@@ -36,6 +37,7 @@ pub(crate) struct Validated {
     roles: Vec<Role>,
     policies: Vec<ManagedPolicy>,
     keys: Vec<ValidKey>,
+    warnings: Vec<Finding>,
 }
 
 struct ValidKey {
@@ -51,6 +53,7 @@ pub(crate) fn validate(raw: RawConfig, origin: &Origin<'_>) -> Result<Validated,
     let mut check = Check {
         origin,
         findings: Vec::new(),
+        warnings: Vec::new(),
         accounts: Vec::new(),
         policy_arns: HashMap::new(),
         policy_names: HashMap::new(),
@@ -77,6 +80,7 @@ pub(crate) fn validate(raw: RawConfig, origin: &Origin<'_>) -> Result<Validated,
             roles,
             policies,
             keys,
+            warnings: check.warnings,
         }),
         _ => Err(check.findings),
     }
@@ -113,7 +117,10 @@ pub(crate) fn compile(v: Validated, generation: u64) -> Snapshot {
             .map(|(i, t)| (key(t).clone(), i))
             .collect()
     }
+    let compiled = compile_policies(&v.users, &v.groups, &v.roles, &v.policies);
     let index = Index {
+        identity_sets: compiled.identity_sets,
+        compiled_policies: compiled.managed,
         accounts: by(&v.accounts, |a| &a.id),
         users: by(&v.users, |u| &u.arn),
         groups: by(&v.groups, |g| &g.arn),
@@ -131,7 +138,62 @@ pub(crate) fn compile(v: Validated, generation: u64) -> Snapshot {
         groups: v.groups,
         roles: v.roles,
         policies: v.policies,
+        policy_warnings: v.warnings,
         index,
+    }
+}
+
+struct CompiledPolicies {
+    managed: HashMap<String, Arc<CompiledPolicy>>,
+    identity_sets: HashMap<String, Arc<PolicySet>>,
+}
+
+/// Compiles every managed policy once and indexes each user's (own + groups') and each role's
+/// identity policies into a [`PolicySet`].
+fn compile_policies(
+    users: &[User],
+    groups: &[Group],
+    roles: &[Role],
+    policies: &[ManagedPolicy],
+) -> CompiledPolicies {
+    let compile = |id: String, doc: &serde_json::Value| {
+        crate::policy::parse_policy_value(doc, PolicyType::Identity)
+            .document
+            .map(|d| Arc::new(CompiledPolicy::compile(id, PolicyType::Identity, &d)))
+    };
+    let managed: HashMap<String, Arc<CompiledPolicy>> = policies
+        .iter()
+        .filter_map(|p| compile(p.arn.clone(), &p.document).map(|c| (p.arn.clone(), c)))
+        .collect();
+    let inline = |owner: &str, list: &[InlinePolicy]| -> Vec<Arc<CompiledPolicy>> {
+        list.iter()
+            .filter_map(|p| compile(format!("{owner}/{}", p.name), &p.document))
+            .collect()
+    };
+    let attached = |arns: &[String]| -> Vec<Arc<CompiledPolicy>> {
+        arns.iter()
+            .filter_map(|a| managed.get(a).cloned())
+            .collect()
+    };
+    let group_by_arn: HashMap<&str, &Group> = groups.iter().map(|g| (g.arn.as_str(), g)).collect();
+    let mut identity_sets = HashMap::new();
+    for u in users {
+        let mut set = attached(&u.managed_policies);
+        set.extend(inline(&u.arn, &u.inline_policies));
+        for g in u.groups.iter().filter_map(|g| group_by_arn.get(g.as_str())) {
+            set.extend(attached(&g.managed_policies));
+            set.extend(inline(&g.arn, &g.inline_policies));
+        }
+        identity_sets.insert(u.arn.clone(), Arc::new(PolicySet::new(set)));
+    }
+    for r in roles {
+        let mut set = attached(&r.managed_policies);
+        set.extend(inline(&r.arn, &r.inline_policies));
+        identity_sets.insert(r.arn.clone(), Arc::new(PolicySet::new(set)));
+    }
+    CompiledPolicies {
+        managed,
+        identity_sets,
     }
 }
 
@@ -142,6 +204,8 @@ type KeyRef = (Option<usize>, String, String, KeyStatus);
 struct Check<'o> {
     origin: &'o Origin<'o>,
     findings: Vec<Finding>,
+    /// Policy warnings (the config is still valid).
+    warnings: Vec<Finding>,
     /// Valid, distinct account ids.
     accounts: Vec<String>,
     /// Policy ARN → account.
@@ -482,8 +546,12 @@ impl Check<'_> {
             self.name(&key, &p.name, NameKind::Policy);
             let path = self.path(&key, p.path);
             let document = match (p.file, p.document) {
-                (Some(file), None) => self.document_file(&format!("{key}.file"), &file),
-                (None, Some(text)) => self.document_text(&format!("{key}.document"), &text),
+                (Some(file), None) => {
+                    self.document_file(&format!("{key}.file"), &file, PolicyType::Identity)
+                }
+                (None, Some(text)) => {
+                    self.document_text(&format!("{key}.document"), &text, PolicyType::Identity)
+                }
                 (Some(_), Some(_)) => {
                     self.at(&key, "give either `file` or `document`, not both");
                     None
@@ -570,17 +638,22 @@ impl Check<'_> {
                     format!("`{name}` is not a valid policy name (1 to 128 of A-Z a-z 0-9 + = , . @ _ -)"),
                 );
             }
-            if let Some(document) = self.document_file(&item, &file) {
+            if let Some(document) = self.document_file(&item, &file, PolicyType::Identity) {
                 policies.push(InlinePolicy { name, document });
             }
         }
         policies
     }
 
-    fn document_file(&mut self, key: &str, reference: &str) -> Option<serde_json::Value> {
+    fn document_file(
+        &mut self,
+        key: &str,
+        reference: &str,
+        ty: PolicyType,
+    ) -> Option<serde_json::Value> {
         let label = self.origin.file_label(reference);
         match self.origin.read_text(reference) {
-            Ok(text) => self.document(key, &text, &format!("`{label}`")),
+            Ok(text) => self.document(key, &text, &format!("`{label}`"), ty),
             Err(message) => {
                 self.at(key, message);
                 None
@@ -588,12 +661,23 @@ impl Check<'_> {
         }
     }
 
-    fn document_text(&mut self, key: &str, text: &str) -> Option<serde_json::Value> {
-        self.document(key, text, "the document")
+    fn document_text(
+        &mut self,
+        key: &str,
+        text: &str,
+        ty: PolicyType,
+    ) -> Option<serde_json::Value> {
+        self.document(key, text, "the document", ty)
     }
 
     /// Parses a policy document: JSON, an object, with a `Statement`.
-    fn document(&mut self, key: &str, text: &str, shown: &str) -> Option<serde_json::Value> {
+    fn document(
+        &mut self,
+        key: &str,
+        text: &str,
+        shown: &str,
+        ty: PolicyType,
+    ) -> Option<serde_json::Value> {
         match serde_json::from_str::<serde_json::Value>(text) {
             Err(e) => {
                 self.at(key, format!("{shown} is not valid JSON: {e}"));
@@ -606,7 +690,29 @@ impl Check<'_> {
                 );
                 None
             }
-            Ok(value) => Some(value),
+            Ok(value) => {
+                // The IAM policy grammar: errors refuse the config, warnings are reported by
+                // `tollgate check`.
+                let parsed = crate::policy::parse_policy_value(&value, ty);
+                let mut ok = true;
+                for f in parsed.findings {
+                    let message = format!("{shown}: {}: {}", f.path, f.message);
+                    match f.severity {
+                        crate::policy::Severity::Error => {
+                            ok = false;
+                            self.at(key, message);
+                        }
+                        crate::policy::Severity::Warning => self.warnings.push(Finding {
+                            file: self.origin.label().to_owned(),
+                            line: None,
+                            column: None,
+                            key: Some(key.to_owned()),
+                            message,
+                        }),
+                    }
+                }
+                ok.then_some(value)
+            }
         }
     }
 
@@ -766,7 +872,9 @@ impl Check<'_> {
             let inline_policies = self.inline_policies(&key, r.inline_policies);
             let tags = self.tags(&key, r.tags);
             let trust_policy = match r.trust_policy {
-                Some(file) => self.document_file(&format!("{key}.trust_policy"), &file),
+                Some(file) => {
+                    self.document_file(&format!("{key}.trust_policy"), &file, PolicyType::Trust)
+                }
                 None => {
                     self.at(
                         format!("{key}.trust_policy"),

@@ -348,11 +348,32 @@ pub fn evaluate(policies: &Policies<'_>, ctx: &RequestContext<'_>) -> Decision {
         }
     }
     let boundary_ok = boundary.is_none_or(|b| allows(b, ctx).is_some());
-    let session_ok = session.is_none_or(|s| allows(s, ctx).is_some());
+    // A federated-user session without session policies has no permissions (GetFederationToken);
+    // a role session without one keeps its role's permissions.
+    let session_ok = match session {
+        Some(s) => allows(s, ctx).is_some(),
+        None => principal.kind != PrincipalType::FederatedUser,
+    };
     let resource_allow = policies.resource.and_then(|r| find(r, ctx, Effect::Allow));
     let identity_allow = identity.and_then(|i| allows(i, ctx));
     let root = principal.kind == PrincipalType::Account;
     let same_account = ctx.resource_account.as_ref() == principal.account;
+
+    // Anonymous callers and service principals have no identity policies and no account side:
+    // only a resource policy naming them (or `*`) grants.
+    if matches!(
+        principal.kind,
+        PrincipalType::Anonymous | PrincipalType::Service
+    ) {
+        return match resource_allow {
+            Some((r, Grant::Full)) => Decision {
+                outcome: Outcome::Allowed,
+                statement: Some(r),
+                denied_by: None,
+            },
+            _ => Decision::implicit(PolicyType::Resource),
+        };
+    }
 
     if same_account {
         // 4. Resource-based policy in the same account.
@@ -374,6 +395,11 @@ pub fn evaluate(policies: &Policies<'_>, ctx: &RequestContext<'_>) -> Decision {
                 }
                 _ => {}
             }
+        }
+        // KMS key policies (like trust policies) must allow explicitly: an identity policy
+        // alone never grants access to a key.
+        if service == "kms" && resource_allow.is_none() {
+            return Decision::implicit(PolicyType::Resource);
         }
         // 5. Identity policies (the root user needs none), 6. boundary, 7. session policy.
         if identity_allow.is_none() && !root {

@@ -252,17 +252,17 @@ fn parse_value(value: &Value, ty: PolicyType, cx: &mut Ctx) -> Option<PolicyDocu
     let mut out = Vec::with_capacity(statements.len());
     let mut sids: Vec<(String, String)> = Vec::new();
     for (path, s) in statements {
-        if let Some(st) = parse_statement(s, &path, ty, cx) {
-            if let Some(sid) = &st.sid {
-                if let Some((_, first)) = sids.iter().find(|(x, _)| x == sid) {
-                    cx.error(
-                        format!("{path}.Sid"),
-                        format!("duplicate Sid `{sid}` (first at {first})"),
-                    );
-                } else {
-                    sids.push((sid.clone(), path.clone()));
-                }
+        if let Some(sid) = s.get("Sid").and_then(Value::as_str) {
+            if let Some((_, first)) = sids.iter().find(|(x, _)| x == sid) {
+                cx.error(
+                    format!("{path}.Sid"),
+                    format!("duplicate Sid `{sid}` (first at {first})"),
+                );
+            } else {
+                sids.push((sid.to_owned(), path.clone()));
             }
+        }
+        if let Some(st) = parse_statement(s, &path, ty, cx) {
             out.push(st);
         }
     }
@@ -458,7 +458,10 @@ fn parse_statement(v: &Value, path: &str, ty: PolicyType, cx: &mut Ctx) -> Optio
         for (i, act) in a.values.iter().enumerate() {
             check_action(act, &format!("{path}.{field}[{i}]"), cx);
         }
-        if ty == PolicyType::Rcp && (a.negated || a.values.iter().any(|x| x == "*")) {
+        // `"Action": "*"` is only for the AWS-managed RCPFullAWSAccess (an Allow).
+        if ty == PolicyType::Rcp
+            && (a.negated || (effect == Effect::Deny && a.values.iter().any(|x| x == "*")))
+        {
             cx.error(
                 format!("{path}.{field}"),
                 "resource control policies need an Action other than \"*\" and no NotAction",
@@ -497,7 +500,13 @@ fn parse_statement(v: &Value, path: &str, ty: PolicyType, cx: &mut Ctx) -> Optio
     if let Some(r) = &resource {
         let field = if r.negated { "NotResource" } else { "Resource" };
         for (i, res) in r.values.iter().enumerate() {
-            if res != "*" && res.split(':').count() < 6 {
+            // Fewer than six segments only when a trailing `*` expands across the colons.
+            let segments = res.split(':').count();
+            if res != "*"
+                && (!res.starts_with("arn:")
+                    || segments < 3
+                    || (segments < 6 && !res.ends_with('*')))
+            {
                 cx.error(format!("{path}.{field}[{i}]"), format!("resource `{res}` must be \"*\" or an ARN (arn:partition:service:region:account:resource)"));
             } else if res != "*"
                 && res
