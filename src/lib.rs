@@ -14,6 +14,7 @@
 )]
 
 pub mod authn;
+pub mod authz;
 pub mod cli;
 pub mod config;
 pub mod credentials;

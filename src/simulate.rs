@@ -453,7 +453,8 @@ fn read_input(source: &str) -> Result<String, String> {
         .strip_prefix("file://")
         .or_else(|| source.strip_prefix("fileb://"))
         .unwrap_or(source);
-    std::fs::read_to_string(path).map_err(|e| format!("--cli-input-json: cannot read {path}: {e}"))
+    std::fs::read_to_string(path)
+        .map_err(|e| format!("--cli-input-json: cannot read `{path}`: {e}"))
 }
 
 fn kind(v: &Value) -> &'static str {
@@ -516,7 +517,12 @@ fn opt_strings(
 }
 
 /// A policy given as JSON text (as AWS requires) or, as an extension, as a JSON object.
-fn policy_source(v: &Value, field: &str, id: String, ty: PolicyType) -> Result<Option<Source>, String> {
+fn policy_source(
+    v: &Value,
+    field: &str,
+    id: String,
+    ty: PolicyType,
+) -> Result<Option<Source>, String> {
     match v {
         Value::Null => Ok(None),
         Value::String(s) if s.trim().is_empty() => Ok(None),
@@ -641,10 +647,12 @@ fn context_entries(
                 ),
             ));
         };
-        if let Some(k) = entry
-            .keys()
-            .find(|k| !matches!(k.as_str(), "ContextKeyName" | "ContextKeyValues" | "ContextKeyType"))
-        {
+        if let Some(k) = entry.keys().find(|k| {
+            !matches!(
+                k.as_str(),
+                "ContextKeyName" | "ContextKeyValues" | "ContextKeyType"
+            )
+        }) {
             return Err(invalid(
                 &format!("{path}.{k}"),
                 "unknown field; a context entry has ContextKeyName, ContextKeyValues and ContextKeyType",
@@ -704,10 +712,7 @@ fn context_entries(
             }
         };
         let value = typed_context_value(&path, &name, ty, values)?;
-        if let Some(slot) = out
-            .iter_mut()
-            .find(|(k, _)| k.eq_ignore_ascii_case(&name))
-        {
+        if let Some(slot) = out.iter_mut().find(|(k, _)| k.eq_ignore_ascii_case(&name)) {
             slot.1 = value;
         } else {
             out.push((name, value));
@@ -784,8 +789,8 @@ fn typed_context_value(
 
 fn parse_custom_input(text: &str) -> Result<CustomInput, String> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let value: Value = serde_json::from_str(text)
-        .map_err(|e| format!("invalid input: not valid JSON: {e}"))?;
+    let value: Value =
+        serde_json::from_str(text).map_err(|e| format!("invalid input: not valid JSON: {e}"))?;
     let Value::Object(obj) = value else {
         return Err(format!(
             "invalid input: expected a JSON object (the simulate-custom-policy input), got {}",
@@ -948,8 +953,14 @@ fn parse_custom_input(text: &str) -> Result<CustomInput, String> {
 
 fn check_action(a: &str) -> Result<(), String> {
     match a.split_once(':') {
-        Some((svc, name)) if !svc.is_empty() && !name.is_empty() && !a.contains(char::is_whitespace) => Ok(()),
-        _ => Err(format!("`{a}` is not an action (service:Action, e.g. s3:GetObject)")),
+        Some((svc, name))
+            if !svc.is_empty() && !name.is_empty() && !a.contains(char::is_whitespace) =>
+        {
+            Ok(())
+        }
+        _ => Err(format!(
+            "`{a}` is not an action (service:Action, e.g. s3:GetObject)"
+        )),
     }
 }
 
@@ -957,7 +968,9 @@ fn check_resource(r: &str) -> Result<(), String> {
     if r == "*" || (r.starts_with("arn:") && r.split(':').count() >= 6) {
         Ok(())
     } else {
-        Err(format!("`{r}` is not an ARN (arn:partition:service:region:account:resource) or `*`"))
+        Err(format!(
+            "`{r}` is not an ARN (arn:partition:service:region:account:resource) or `*`"
+        ))
     }
 }
 
@@ -1034,10 +1047,14 @@ fn caller_principal(arn: &str, tags: Vec<(String, String)>) -> Result<PrincipalI
         ("sts", r) if r.starts_with("assumed-role/") => {
             let mut it = r.splitn(3, '/').skip(1);
             let (Some(role), Some(session)) = (it.next(), it.next()) else {
-                return Err(bad("is not a role session ARN (assumed-role/<role>/<session>)"));
+                return Err(bad(
+                    "is not a role session ARN (assumed-role/<role>/<session>)",
+                ));
             };
             if role.is_empty() || session.is_empty() {
-                return Err(bad("is not a role session ARN (assumed-role/<role>/<session>)"));
+                return Err(bad(
+                    "is not a role session ARN (assumed-role/<role>/<session>)",
+                ));
             }
             let role_arn = format!("arn:{partition}:iam::{account}:role/{role}");
             Ok(PrincipalInfo {
@@ -1047,13 +1064,11 @@ fn caller_principal(arn: &str, tags: Vec<(String, String)>) -> Result<PrincipalI
                 ..base
             })
         }
-        ("sts", r) if r.starts_with("federated-user/") && !last.is_empty() => {
-            Ok(PrincipalInfo {
-                kind: PrincipalType::FederatedUser,
-                user_id: format!("{account}:{last}"),
-                ..base
-            })
-        }
+        ("sts", r) if r.starts_with("federated-user/") && !last.is_empty() => Ok(PrincipalInfo {
+            kind: PrincipalType::FederatedUser,
+            user_id: format!("{account}:{last}"),
+            ..base
+        }),
         _ => Err(bad("is not a principal the simulator supports")),
     }
 }
@@ -1173,45 +1188,6 @@ impl Sets {
     }
 }
 
-/// Probe policies: whether a policy type takes part in a request at all is the engine's business
-/// (SCPs skip the management account and service-linked roles, RCPs cover some services, session
-/// policies only sessions…); we ask it with a deny-everything policy of that type.
-struct Probes {
-    allow_all: PolicySet,
-    deny: HashMap<&'static str, PolicySet>,
-}
-
-impl Probes {
-    fn new() -> Self {
-        const DENY: &str =
-            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"*","Resource":"*"}]}"#;
-        const DENY_ANYONE: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Principal":"*","Action":"*","Resource":"*"}]}"#;
-        const ALLOW: &str =
-            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#;
-        let set = |ty: PolicyType, text: &str| {
-            CompiledPolicy::from_json("probe", ty, text)
-                .map(|p| PolicySet::new(vec![Arc::new(p)]))
-                .unwrap_or_default()
-        };
-        let mut deny = HashMap::new();
-        for ty in [
-            PolicyType::Identity,
-            PolicyType::Boundary,
-            PolicyType::Session,
-            PolicyType::Scp,
-        ] {
-            deny.insert(ty.as_str(), set(ty, DENY));
-        }
-        for ty in [PolicyType::Resource, PolicyType::Rcp] {
-            deny.insert(ty.as_str(), set(ty, DENY_ANYONE));
-        }
-        Self {
-            allow_all: set(PolicyType::Identity, ALLOW),
-            deny,
-        }
-    }
-}
-
 /// A ready-to-run simulation.
 struct Simulation {
     sets: Sets,
@@ -1222,13 +1198,15 @@ struct Simulation {
     principal_mgmt: bool,
     resource_mgmt: bool,
     context: Vec<(String, CtxValue)>,
-    probes: Probes,
 }
 
 /// One evaluated action/resource pair, with what the explanation needs.
 struct Evaluated {
     result: EvaluationResult,
     decision: Decision,
+    /// The statements behind `MatchedStatements`.
+    matched: Vec<StatementRef>,
+    /// Missing context keys, wherever the result reports them.
     missing: Vec<String>,
 }
 
@@ -1251,7 +1229,6 @@ impl Simulation {
             principal_mgmt: management_account,
             resource_mgmt,
             context,
-            probes: Probes::new(),
         }
     }
 
@@ -1269,39 +1246,39 @@ impl Simulation {
         ctx
     }
 
-    /// Whether policies of type `ty` take part in this request (see [`Probes`]).
+    /// Whether policies of type `ty` take part in this request at all. That is the engine's
+    /// business (SCPs skip the management account and service-linked roles, RCPs cover some
+    /// services, session policies only sessions…), so we ask it: a policy of that type denying
+    /// this very action turns the decision into an explicit deny exactly when the type counts.
     fn takes_part(&self, ty: PolicyType, ctx: &RequestContext<'_>) -> bool {
-        let Some(deny) = self.probes.deny.get(ty.as_str()) else {
-            return false;
+        let principal = if ty.takes_principal() {
+            r#""Principal":"*","#
+        } else {
+            ""
         };
+        let action = serde_json::to_string(ctx.action.as_ref()).unwrap_or_default();
+        let text = format!(
+            r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Deny",{principal}"Action":{action},"Resource":"*"}}]}}"#
+        );
+        let Ok(policy) = CompiledPolicy::from_json("probe", ty, &text) else {
+            return true;
+        };
+        let deny = PolicySet::new(vec![Arc::new(policy)]);
         let mut p = Policies {
-            identity: Some(&self.probes.allow_all),
             principal_in_management_account: self.principal_mgmt,
             resource_in_management_account: self.resource_mgmt,
             ..Policies::default()
         };
         match ty {
-            PolicyType::Identity => p.identity = Some(deny),
-            PolicyType::Boundary => p.boundary = Some(deny),
-            PolicyType::Session => p.session = Some(deny),
-            PolicyType::Resource => p.resource = Some(deny),
-            PolicyType::Scp => p.scps = std::slice::from_ref(deny),
-            PolicyType::Rcp => p.rcps = std::slice::from_ref(deny),
+            PolicyType::Identity => p.identity = Some(&deny),
+            PolicyType::Boundary => p.boundary = Some(&deny),
+            PolicyType::Session => p.session = Some(&deny),
+            PolicyType::Resource => p.resource = Some(&deny),
+            PolicyType::Scp => p.scps = std::slice::from_ref(&deny),
+            PolicyType::Rcp => p.rcps = std::slice::from_ref(&deny),
             PolicyType::Trust => return false,
         }
         evaluate(&p, ctx).outcome == Outcome::ExplicitDeny
-    }
-
-    /// Whether the request passes the given limiting policies on their own (identity allowing
-    /// everything, same account).
-    fn passes(&self, mut p: Policies<'_>, ctx: &RequestContext<'_>) -> bool {
-        p.identity = Some(&self.probes.allow_all);
-        p.principal_in_management_account = self.principal_mgmt;
-        p.resource_in_management_account = self.resource_mgmt;
-        let same = ctx
-            .clone()
-            .with_resource_account(self.principal.account.as_str());
-        evaluate(&p, &same).is_allowed()
     }
 
     fn matched(&self, r: &StatementRef) -> MatchedStatement {
@@ -1320,7 +1297,10 @@ impl Simulation {
 
     fn evaluate_one(&self, action: &str, resource: &str) -> Evaluated {
         let ctx = self.context(action, resource);
-        let decision = evaluate(&self.sets.policies(self.principal_mgmt, self.resource_mgmt), &ctx);
+        let decision = evaluate(
+            &self.sets.policies(self.principal_mgmt, self.resource_mgmt),
+            &ctx,
+        );
         let taking_part: Vec<PolicyType> = [
             PolicyType::Identity,
             PolicyType::Boundary,
@@ -1338,18 +1318,18 @@ impl Simulation {
         } else {
             Effect::Allow
         };
-        let mut matched: Vec<MatchedStatement> = Vec::new();
+        let mut matched_refs: Vec<StatementRef> = Vec::new();
         for (ty, set) in self.sets.slots() {
             if !taking_part.contains(&ty) {
                 continue;
             }
             for (r, effect) in matching_statements(set, &ctx) {
-                let m = self.matched(&r);
-                if effect == want && !matched.contains(&m) {
-                    matched.push(m);
+                if effect == want && !matched_refs.contains(&r) {
+                    matched_refs.push(r);
                 }
             }
         }
+        let matched: Vec<MatchedStatement> = matched_refs.iter().map(|r| self.matched(r)).collect();
 
         let mut missing: Vec<String> = Vec::new();
         for (ty, set) in self.stripped.slots() {
@@ -1371,16 +1351,17 @@ impl Simulation {
             }
         }
 
+        // A policy type that does not take part (SCPs in the management account, a boundary…)
+        // does not limit.
+        let passes = |ty: PolicyType, sets: &[&PolicySet]| {
+            !taking_part.contains(&ty) || verdict(sets, &ctx) == Outcome::Allowed
+        };
         let organizations = (!self.sets.scps.is_empty() || !self.sets.rcps.is_empty()).then(|| {
+            let scps: Vec<&PolicySet> = self.sets.scps.iter().collect();
+            let rcps: Vec<&PolicySet> = self.sets.rcps.iter().collect();
             OrganizationsDecisionDetail {
-                allowed_by_organizations: self.passes(
-                    Policies {
-                        scps: &self.sets.scps,
-                        rcps: &self.sets.rcps,
-                        ..Policies::default()
-                    },
-                    &ctx,
-                ),
+                allowed_by_organizations: (scps.is_empty() || passes(PolicyType::Scp, &scps))
+                    && (rcps.is_empty() || passes(PolicyType::Rcp, &rcps)),
             }
         });
         let boundary = self
@@ -1388,13 +1369,7 @@ impl Simulation {
             .boundary
             .as_ref()
             .map(|b| PermissionsBoundaryDecisionDetail {
-                allowed_by_permissions_boundary: self.passes(
-                    Policies {
-                        boundary: Some(b),
-                        ..Policies::default()
-                    },
-                    &ctx,
-                ),
+                allowed_by_permissions_boundary: passes(PolicyType::Boundary, &[b]),
             });
         let cross_account = self.resource_account != self.principal.account;
         let details = if cross_account {
@@ -1433,6 +1408,7 @@ impl Simulation {
                 resource_specific_results: specific,
             },
             decision,
+            matched: matched_refs,
             missing,
         }
     }
@@ -1443,31 +1419,35 @@ impl Simulation {
         ctx: &RequestContext<'_>,
         taking_part: &[PolicyType],
     ) -> BTreeMap<String, String> {
-        let verdict = |sets: &[&PolicySet]| -> &'static str {
-            let mut every_allows = !sets.is_empty();
-            for set in sets {
-                let m = matching_statements(set, ctx);
-                if m.iter().any(|(_, e)| *e == Effect::Deny) {
-                    return Outcome::ExplicitDeny.as_str();
-                }
-                every_allows &= m.iter().any(|(_, e)| *e == Effect::Allow);
-            }
-            if every_allows {
-                Outcome::Allowed.as_str()
-            } else {
-                Outcome::ImplicitDeny.as_str()
-            }
-        };
         let mut out = BTreeMap::new();
         let mut put = |ty: PolicyType, sets: Vec<&PolicySet>, always: bool| {
             if (always || !sets.is_empty()) && taking_part.contains(&ty) {
-                out.insert(ty.as_str().to_owned(), verdict(&sets).to_owned());
+                out.insert(
+                    ty.as_str().to_owned(),
+                    verdict(&sets, ctx).as_str().to_owned(),
+                );
             }
         };
-        put(PolicyType::Identity, self.sets.identity.iter().collect(), true);
-        put(PolicyType::Resource, self.sets.resource.iter().collect(), true);
-        put(PolicyType::Boundary, self.sets.boundary.iter().collect(), false);
-        put(PolicyType::Session, self.sets.session.iter().collect(), false);
+        put(
+            PolicyType::Identity,
+            self.sets.identity.iter().collect(),
+            true,
+        );
+        put(
+            PolicyType::Resource,
+            self.sets.resource.iter().collect(),
+            true,
+        );
+        put(
+            PolicyType::Boundary,
+            self.sets.boundary.iter().collect(),
+            false,
+        );
+        put(
+            PolicyType::Session,
+            self.sets.session.iter().collect(),
+            false,
+        );
         put(PolicyType::Scp, self.sets.scps.iter().collect(), false);
         put(PolicyType::Rcp, self.sets.rcps.iter().collect(), false);
         out
@@ -1481,6 +1461,25 @@ impl Simulation {
             }
         }
         out
+    }
+}
+
+/// One policy type's own verdict: `ExplicitDeny` when a `Deny` statement applies in any set,
+/// `Allowed` when every set (each organization level) has an applying `Allow`, `ImplicitDeny`
+/// otherwise (no set at all included).
+fn verdict(sets: &[&PolicySet], ctx: &RequestContext<'_>) -> Outcome {
+    let mut every_allows = !sets.is_empty();
+    for set in sets {
+        let m = matching_statements(set, ctx);
+        if m.iter().any(|(_, e)| *e == Effect::Deny) {
+            return Outcome::ExplicitDeny;
+        }
+        every_allows &= m.iter().any(|(_, e)| *e == Effect::Allow);
+    }
+    if every_allows {
+        Outcome::Allowed
+    } else {
+        Outcome::ImplicitDeny
     }
 }
 
@@ -1635,7 +1634,8 @@ fn find_principal<'a>(snapshot: &'a Snapshot, arn: &str) -> Option<Who<'a>> {
     let parts: Vec<&str> = arn.splitn(6, ':').collect();
     if let ["arn", _, "sts", _, account, resource] = parts.as_slice() {
         let mut it = resource.splitn(3, '/');
-        if let (Some("assumed-role"), Some(name), Some(session)) = (it.next(), it.next(), it.next()) {
+        if let (Some("assumed-role"), Some(name), Some(session)) = (it.next(), it.next(), it.next())
+        {
             return snapshot
                 .roles
                 .iter()
@@ -1688,7 +1688,9 @@ fn describe_policy<'a>(
     }
     let inline = |owner: &str, list: &'a [config::InlinePolicy], ty: &'static str| {
         list.iter()
-            .find(|p| id.strip_prefix(owner).and_then(|r| r.strip_prefix('/')) == Some(p.name.as_str()))
+            .find(|p| {
+                id.strip_prefix(owner).and_then(|r| r.strip_prefix('/')) == Some(p.name.as_str())
+            })
             .map(|p| (p.name.clone(), ty, &p.document))
     };
     match who {
@@ -1714,7 +1716,11 @@ fn parse_context_args(args: &SimulateArgs) -> Result<Vec<(String, CtxValue)>, St
     for c in &args.context {
         match c.split_once('=') {
             Some((k, v)) if !k.trim().is_empty() => put(k.trim(), CtxValue::Single(v.to_owned())),
-            _ => return Err(format!("--context `{c}`: expected KEY=VALUE, e.g. aws:SourceIp=203.0.113.5")),
+            _ => {
+                return Err(format!(
+                    "--context `{c}`: expected KEY=VALUE, e.g. aws:SourceIp=203.0.113.5"
+                ))
+            }
         }
     }
     for c in &args.context_list {
@@ -1727,7 +1733,11 @@ fn parse_context_args(args: &SimulateArgs) -> Result<Vec<(String, CtxValue)>, St
                 };
                 put(k.trim(), CtxValue::Multi(values));
             }
-            _ => return Err(format!("--context-list `{c}`: expected KEY=V1,V2, e.g. aws:TagKeys=team,env")),
+            _ => {
+                return Err(format!(
+                    "--context-list `{c}`: expected KEY=V1,V2, e.g. aws:TagKeys=team,env"
+                ))
+            }
         }
     }
     Ok(out)
@@ -1778,7 +1788,11 @@ fn run_principal(args: &SimulateArgs) -> Result<String, String> {
         let described = describe_policy(&snapshot, &who, &p.id);
         let (source_id, source_type, doc) = match described {
             Some((name, ty, doc)) => (name, ty.to_owned(), Some(doc)),
-            None => (p.id.to_string(), PolicyType::Identity.as_str().to_owned(), None),
+            None => (
+                p.id.to_string(),
+                PolicyType::Identity.as_str().to_owned(),
+                None,
+            ),
         };
         let parsed = doc.and_then(|d| parse_policy_value(d, PolicyType::Identity).document);
         let text = doc.and_then(|d| serde_json::to_string_pretty(d).ok());
@@ -1835,12 +1849,12 @@ fn statement_label(r: &StatementRef) -> String {
 fn why_implicit(by: Option<PolicyType>) -> &'static str {
     match by {
         Some(PolicyType::Boundary) => "the permissions boundary does not allow it",
-        Some(PolicyType::Session) => "the session policy does not allow it",
+        Some(PolicyType::Session) => {
+            "no session policy allows it (a federated user has only what its session policies grant)"
+        }
         Some(PolicyType::Scp) => "a service control policy level does not allow it",
         Some(PolicyType::Rcp) => "a resource control policy level does not allow it",
-        Some(PolicyType::Resource) => {
-            "cross-account: the resource-based policy does not allow it"
-        }
+        Some(PolicyType::Resource) => "cross-account: the resource-based policy does not allow it",
         _ => "no identity-based policy allows it",
     }
 }
@@ -1861,7 +1875,10 @@ fn explain(principal: &PrincipalInfo, evaluated: &[Evaluated]) -> String {
     for e in evaluated {
         let r = &e.result;
         out.push(String::new());
-        out.push(format!("{} on {}", r.eval_action_name, r.eval_resource_name));
+        out.push(format!(
+            "{} on {}",
+            r.eval_action_name, r.eval_resource_name
+        ));
         out.push(format!("  decision: {}", r.eval_decision));
         match e.decision.outcome {
             Outcome::Allowed => {
@@ -1883,16 +1900,21 @@ fn explain(principal: &PrincipalInfo, evaluated: &[Evaluated]) -> String {
                 ));
             }
         }
-        if !r.matched_statements.is_empty() && e.decision.outcome != Outcome::ExplicitDeny {
-            let names: Vec<String> = r
-                .matched_statements
-                .iter()
-                .map(|m| match m.start_position {
-                    Some(p) => format!("{} (line {})", m.source_policy_id, p.line),
-                    None => m.source_policy_id.clone(),
-                })
-                .collect();
-            out.push(format!("  matching Allow statements in: {}", names.join(", ")));
+        let others: Vec<String> = e
+            .matched
+            .iter()
+            .filter(|m| Some(*m) != e.decision.statement.as_ref())
+            .map(statement_label)
+            .collect();
+        if !others.is_empty() {
+            let what = match e.decision.outcome {
+                Outcome::Allowed => "also allowed by",
+                Outcome::ExplicitDeny => "also denied by",
+                Outcome::ImplicitDeny => "allowed (but not enough) by",
+            };
+            for o in others {
+                out.push(format!("  {what}: {o}"));
+            }
         }
         if e.missing.is_empty() {
             out.push("  missing context keys: none".to_owned());
@@ -1953,7 +1975,10 @@ mod tests {
         assert_eq!(u.user_name.as_deref(), Some("b"));
         let s = caller_principal("arn:aws:sts::111122223333:assumed-role/R/S", Vec::new()).unwrap();
         assert_eq!(s.kind, PrincipalType::AssumedRole);
-        assert_eq!(s.role_arn.as_deref(), Some("arn:aws:iam::111122223333:role/R"));
+        assert_eq!(
+            s.role_arn.as_deref(),
+            Some("arn:aws:iam::111122223333:role/R")
+        );
         let r = caller_principal("arn:aws:iam::111122223333:role/p/R", Vec::new()).unwrap();
         assert_eq!(r.arn, "arn:aws:sts::111122223333:assumed-role/R/simulated");
         assert!(caller_principal("arn:aws:s3:::bucket", Vec::new()).is_err());

@@ -25,3 +25,12 @@ mod proxy;
 
 #[path = "it/policy.rs"]
 mod policy;
+
+#[path = "it/simulate.rs"]
+mod simulate;
+
+#[path = "it/authz.rs"]
+mod authz;
+
+#[path = "it/chunked.rs"]
+mod chunked;

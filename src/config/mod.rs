@@ -7,6 +7,7 @@
 //!
 //! [`validate`]: validate::validate
 
+mod access;
 mod demo;
 mod locate;
 mod origin;
@@ -49,6 +50,8 @@ pub struct Snapshot {
     pub policies: Vec<ManagedPolicy>,
     /// Policy validation warnings (errors refuse the config): reported by `tollgate check`.
     pub policy_warnings: Vec<Finding>,
+    /// Organization, resources and request mappings: what authorization needs.
+    pub access: Access,
     index: Index,
 }
 
@@ -204,6 +207,12 @@ pub struct Account {
     pub id: String,
     /// A friendly name (like an account alias).
     pub name: String,
+    /// The organizational unit it belongs to (`None`: the root), when there is an organization.
+    pub parent: Option<String>,
+    /// SCP names attached to the account (`None`: FullAWSAccess).
+    pub scps: Option<Vec<String>>,
+    /// RCP names attached to the account (RCPFullAWSAccess is always attached too).
+    pub rcps: Vec<String>,
 }
 
 /// An inline policy embedded in a user, group or role.
@@ -302,6 +311,8 @@ pub struct ManagedPolicy {
     /// The parsed policy document (a JSON object with a `Statement`), for the policy engine.
     pub document: serde_json::Value,
 }
+
+pub use access::{Access, Mapping, MappingMode, OrgPath, Organization, ResourceEntry};
 
 /// Where the config came from, for error messages.
 #[derive(Debug, Clone, Copy)]

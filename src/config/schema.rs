@@ -32,6 +32,91 @@ pub(crate) struct RawConfig {
     pub(crate) roles: Vec<RawRole>,
     #[serde(default)]
     pub(crate) policies: Vec<RawPolicy>,
+    pub(crate) organization: Option<RawOrganization>,
+    #[serde(default)]
+    pub(crate) resources: Vec<RawResource>,
+    #[serde(default)]
+    pub(crate) mappings: Vec<RawMapping>,
+}
+
+/// `[organization]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawOrganization {
+    pub(crate) id: String,
+    pub(crate) root_id: Option<String>,
+    pub(crate) management_account: Option<String>,
+    pub(crate) scps: Option<Vec<String>>,
+    #[serde(default)]
+    pub(crate) rcps: Vec<String>,
+    #[serde(default)]
+    pub(crate) units: Vec<RawUnit>,
+    #[serde(default)]
+    pub(crate) policies: Vec<RawOrgPolicy>,
+}
+
+/// `[[organization.units]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawUnit {
+    pub(crate) id: String,
+    pub(crate) name: Option<String>,
+    pub(crate) parent: Option<String>,
+    pub(crate) scps: Option<Vec<String>>,
+    #[serde(default)]
+    pub(crate) rcps: Vec<String>,
+}
+
+/// `[[organization.policies]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawOrgPolicy {
+    pub(crate) name: String,
+    #[serde(rename = "type")]
+    pub(crate) kind: String,
+    pub(crate) file: Option<String>,
+    pub(crate) document: Option<String>,
+}
+
+/// `[[resources]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawResource {
+    #[serde(default)]
+    pub(crate) arns: Vec<String>,
+    pub(crate) account: Option<String>,
+    pub(crate) policy_file: Option<String>,
+    pub(crate) policy: Option<String>,
+    #[serde(default)]
+    pub(crate) tags: BTreeMap<String, String>,
+}
+
+/// `[[mappings]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawMapping {
+    pub(crate) service: String,
+    pub(crate) mode: String,
+    pub(crate) iam_service: Option<String>,
+    pub(crate) account: Option<String>,
+    pub(crate) unmatched: Option<String>,
+    pub(crate) resource: Option<String>,
+    #[serde(default)]
+    pub(crate) virtual_host_suffixes: Vec<String>,
+    #[serde(default)]
+    pub(crate) routes: Vec<RawRoute>,
+}
+
+/// `[[mappings.routes]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRoute {
+    pub(crate) method: Option<String>,
+    pub(crate) path: String,
+    pub(crate) action: String,
+    pub(crate) resource: Option<String>,
+    #[serde(default)]
+    pub(crate) keys: BTreeMap<String, String>,
 }
 
 /// `[auth]`.
@@ -48,6 +133,8 @@ pub(crate) struct RawAuth {
     pub(crate) unsigned_payload_services: Vec<String>,
     #[serde(default)]
     pub(crate) expose_signing_details: bool,
+    #[serde(default)]
+    pub(crate) trusted_proxies: Vec<String>,
 }
 
 /// `[listeners]`.
@@ -75,6 +162,10 @@ pub(crate) struct RawUpstream {
 pub(crate) struct RawAccount {
     pub(crate) id: String,
     pub(crate) name: String,
+    pub(crate) parent: Option<String>,
+    pub(crate) scps: Option<Vec<String>>,
+    #[serde(default)]
+    pub(crate) rcps: Vec<String>,
 }
 
 /// `[[users]]`.

@@ -133,7 +133,10 @@ fn demo_loads_with_three_keys() {
         s.accounts,
         [Account {
             id: "123456789012".into(),
-            name: "demo".into()
+            name: "demo".into(),
+            parent: None,
+            scps: None,
+            rcps: Vec::new(),
         }]
     );
 
@@ -800,5 +803,133 @@ fn embedded_source_reads_no_disk_and_no_environment() {
     assert_eq!(
         err.to_string(),
         "custom.toml (embedded): secrets_file: `tollgate.secrets.toml` is not an embedded file"
+    );
+}
+
+const ORG_CONFIG: &str = r#"
+[auth]
+regions = ["us-east-1"]
+services = ["execute-api", "s3"]
+
+[upstream]
+url = "builtin:echo"
+
+[organization]
+id = "o-a1b2c3d4e5"
+management_account = "111111111111"
+scps = ["FullAWSAccess"]
+
+[[organization.units]]
+id = "ou-ab12-11111111"
+name = "prod"
+scps = ["FullAWSAccess", "DenyDelete"]
+
+[[organization.units]]
+id = "ou-ab12-22222222"
+name = "prod-eu"
+parent = "ou-ab12-11111111"
+
+[[organization.policies]]
+name = "DenyDelete"
+type = "scp"
+document = '''{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"s3:DeleteObject","Resource":"*"}]}'''
+
+[[accounts]]
+id = "111111111111"
+name = "management"
+
+[[accounts]]
+id = "222222222222"
+name = "prod"
+parent = "ou-ab12-22222222"
+
+[[resources]]
+arns = ["arn:aws:s3:::shared", "arn:aws:s3:::shared/*"]
+account = "222222222222"
+tags = { env = "prod" }
+policy = '''{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"111111111111"},"Action":"s3:GetObject","Resource":"arn:aws:s3:::shared/*"}]}'''
+
+[[mappings]]
+service = "execute-api"
+mode = "rest"
+account = "222222222222"
+
+[[mappings.routes]]
+method = "GET"
+path = "/orders/{id}"
+action = "orders:GetOrder"
+resource = "arn:aws:orders:${region}:${account}:order/{id}"
+keys = { "orders:Channel" = "header:x-channel" }
+
+[[mappings]]
+service = "s3"
+mode = "s3"
+account = "222222222222"
+"#;
+
+#[test]
+fn organization_resources_and_mappings_compile() {
+    let dir = dir_with(&[("tollgate.toml", ORG_CONFIG)]);
+    let s = load_in(dir.path(), &[]).unwrap();
+    let org = s.access.organization.as_ref().unwrap();
+    assert!(org.is_management("111111111111"));
+    let prod = org.path("222222222222").unwrap();
+    // root, prod, prod-eu, account
+    assert_eq!(prod.scps.len(), 4);
+    assert_eq!(prod.rcps.len(), 4);
+    assert_eq!(
+        prod.org_path,
+        "o-a1b2c3d4e5/r-0000/ou-ab12-11111111/ou-ab12-22222222/"
+    );
+    assert_eq!(org.path("111111111111").unwrap().scps.len(), 2);
+    let r = s.access.resource("arn:aws:s3:::shared/a/b").unwrap();
+    assert_eq!(r.account, "222222222222");
+    assert!(r.policy.is_some());
+    assert!(s.access.resource("arn:aws:s3:::other/x").is_none());
+    assert!(s.access.mapping("execute-api").is_some());
+    assert!(s.access.mapping("sts").is_none());
+}
+
+#[test]
+fn organization_and_mapping_findings() {
+    let bad = ORG_CONFIG
+        .replace(r#"parent = "ou-ab12-22222222""#, r#"parent = "ou-nope-1""#)
+        .replace(
+            r#"scps = ["FullAWSAccess", "DenyDelete"]"#,
+            r#"scps = ["Missing"]"#,
+        )
+        .replace(r#"mode = "rest""#, r#"mode = "grpc""#)
+        .replace(r#"type = "scp""#, r#"type = "tag""#);
+    let dir = dir_with(&[("tollgate.toml", &bad)]);
+    let f = findings_of(load_in(dir.path(), &[]));
+    assert_ends(
+        &f,
+        "accounts[1].parent: `ou-nope-1` is neither the root nor a configured organizational unit",
+    );
+    assert_ends(
+        &f,
+        "organization.units[0].scps: `Missing` is not an SCP defined in organization.policies",
+    );
+    assert_ends(
+        &f,
+        "mappings[0].mode: `grpc` must be \"rest\", \"aws-json\", \"aws-query\" or \"s3\"",
+    );
+    assert_ends(
+        &f,
+        "organization.policies[0].type: `tag` is not a policy type: use \"scp\" or \"rcp\"",
+    );
+    let bad_route = ORG_CONFIG.replace("order/{id}", "order/{nope}");
+    let dir = dir_with(&[("tollgate.toml", &bad_route)]);
+    assert_ends(
+        &findings_of(load_in(dir.path(), &[])),
+        "mappings[0].routes[0]: `{nope}` is not captured by the path `/orders/{id}`",
+    );
+}
+
+fn assert_ends(findings: &[String], expected: &str) {
+    assert!(
+        findings.iter().any(|f| f.ends_with(expected)),
+        "missing finding:\n  {expected}\nin:\n  {}",
+        findings.join("\n  ")
     );
 }

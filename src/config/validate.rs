@@ -10,12 +10,15 @@ use sha2::{Digest, Sha256};
 use super::origin::{env_var_name, Origin};
 use super::schema::{RawAuth, RawConfig, RawListeners, RawUpstream};
 use super::secrets;
+use super::Access;
 use super::{
     Account, AuthSettings, Finding, Group, Index, InlinePolicy, Listeners, ManagedPolicy, Role,
     Snapshot, UpstreamSettings, UpstreamTarget, User,
 };
 use crate::credentials::{AccessKey, KeyStatus, KeyStore, Principal, PrincipalKind, SecretKey};
 use crate::policy::{CompiledPolicy, PolicySet, PolicyType};
+
+mod access;
 
 const DEFAULT_CLOCK_SKEW_SECONDS: u64 = 15 * 60;
 const MAX_CLOCK_SKEW_SECONDS: u64 = 60 * 60;
@@ -37,6 +40,7 @@ pub(crate) struct Validated {
     roles: Vec<Role>,
     policies: Vec<ManagedPolicy>,
     keys: Vec<ValidKey>,
+    access: Access,
     warnings: Vec<Finding>,
 }
 
@@ -60,6 +64,8 @@ pub(crate) fn validate(raw: RawConfig, origin: &Origin<'_>) -> Result<Validated,
         group_arns: HashMap::new(),
         unique_ids: HashMap::new(),
     };
+    let mut raw = raw;
+    let trusted_proxies = std::mem::take(&mut raw.auth.trusted_proxies);
     let auth = check.auth(raw.auth);
     let listeners = check.listeners(raw.listeners);
     let upstream = check.upstream(raw.upstream);
@@ -68,6 +74,13 @@ pub(crate) fn validate(raw: RawConfig, origin: &Origin<'_>) -> Result<Validated,
     let groups = check.groups(raw.groups);
     let (users, key_refs) = check.users(raw.users);
     let roles = check.roles(raw.roles);
+    let access = check.access(
+        raw.organization,
+        raw.resources,
+        raw.mappings,
+        &accounts,
+        trusted_proxies,
+    );
     let keys = check.secrets(raw.secrets_file.as_deref(), key_refs);
     match (check.findings.is_empty(), auth, upstream) {
         (true, Some(auth), Some(upstream)) => Ok(Validated {
@@ -80,6 +93,7 @@ pub(crate) fn validate(raw: RawConfig, origin: &Origin<'_>) -> Result<Validated,
             roles,
             policies,
             keys,
+            access,
             warnings: check.warnings,
         }),
         _ => Err(check.findings),
@@ -139,6 +153,7 @@ pub(crate) fn compile(v: Validated, generation: u64) -> Snapshot {
         roles: v.roles,
         policies: v.policies,
         policy_warnings: v.warnings,
+        access: v.access,
         index,
     }
 }
@@ -422,6 +437,9 @@ impl Check<'_> {
             accounts.push(Account {
                 id: a.id,
                 name: a.name,
+                parent: a.parent,
+                scps: a.scps,
+                rcps: a.rcps,
             });
         }
         accounts

@@ -23,4 +23,27 @@ pub use model::{
     PrincipalSpec, SetQualifier, Statement, Version,
 };
 pub use parse::{parse_policy, parse_policy_value, Finding, Parsed, Severity, MAX_POLICY_BYTES};
-pub use value::{parse_date, Cidr};
+pub use value::{parse_date, parse_ip as parse_ip_value, Cidr};
+
+/// A case-sensitive wildcard pattern (`*`, `?`) without variables, e.g. a resource ARN pattern.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Wildcard(glob::Pattern);
+
+impl Wildcard {
+    /// Compiles a pattern.
+    pub fn new(pattern: &str) -> Self {
+        Self(glob::Pattern::compile(
+            pattern,
+            glob::PatternOptions {
+                wildcards: true,
+                variables: false,
+                case_insensitive: false,
+            },
+        ))
+    }
+
+    /// Whether `text` matches.
+    pub fn matches(&self, text: &str) -> bool {
+        self.0.matches(text, &()) == Some(true)
+    }
+}

@@ -119,6 +119,16 @@ impl AwsError {
         }
     }
 
+    /// 403 `AccessDenied` (`AccessDeniedException` for awsJson) with AWS's message.
+    pub fn access_denied(message: &str, protocol: Protocol) -> Self {
+        let code = if protocol == Protocol::Json {
+            "AccessDeniedException"
+        } else {
+            "AccessDenied"
+        };
+        Self::client(StatusCode::FORBIDDEN, code, message)
+    }
+
     /// 400 for a body that could not be read from the client.
     pub fn incomplete_body() -> Self {
         Self::client(

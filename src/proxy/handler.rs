@@ -15,6 +15,7 @@ use super::error::{AwsError, Fault, Protocol};
 use super::forward;
 use super::ProxyState;
 use crate::authn::{self, AuthError, Authenticated, BodyCheck, BodyNeed};
+use crate::authz;
 use crate::config::Snapshot;
 use crate::sigv4::{self, AuthForm, HttpRequest};
 
@@ -28,6 +29,7 @@ pub(crate) enum Reject {
     /// An authentication failure, with the form and service the request claimed when the failure
     /// came before its scope was read.
     Auth(AuthError, Option<(AuthForm, String)>),
+    Authz(authz::AuthzError),
     Aws(AwsError),
 }
 
@@ -78,6 +80,7 @@ pub async fn handle(
                     let claimed = claimed.as_ref().map(|(f, s)| (*f, s.as_str()));
                     AwsError::from_auth(&e, protocol, regions.first().map(|s| s.as_str()), claimed)
                 }
+                Reject::Authz(e) => AwsError::access_denied(&e.to_string(), protocol),
                 Reject::Aws(e) => e,
             };
             let outcome = match err.fault {
@@ -125,6 +128,37 @@ pub async fn handle(
     resp
 }
 
+/// The request body after authentication: still streaming, or read whole.
+enum BodyState {
+    Stream(Incoming),
+    Full(bytes::Bytes),
+}
+
+/// `aws:SourceIp`: the peer, or — when the peer is a trusted proxy — the first address in
+/// `X-Forwarded-For`, read from the right, that is not itself a trusted proxy.
+fn source_ip(
+    peer: SocketAddr,
+    headers: &http::HeaderMap,
+    trusted: &[crate::policy::Cidr],
+) -> std::net::IpAddr {
+    let ip = peer.ip();
+    if !trusted.iter().any(|c| c.contains(ip)) {
+        return ip;
+    }
+    let hops = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|h| crate::policy::parse_ip_value(h.trim()))
+        .collect::<Vec<_>>();
+    hops.iter()
+        .rev()
+        .copied()
+        .find(|h| !trusted.iter().any(|c| c.contains(*h)))
+        .unwrap_or(ip)
+}
+
 async fn process(
     state: &ProxyState,
     snapshot: &Snapshot,
@@ -141,6 +175,8 @@ async fn process(
         authority: parts.uri.authority().map(|a| a.as_str()),
         headers: &parts.headers,
     };
+    // 1. Authenticate: the request head, then the signature (with the body hash when the
+    //    signature covers it).
     let pending = authn::begin(&http_req, snapshot, now).map_err(|e| head_failure(e, &parts))?;
     let limit = snapshot.auth.max_verified_body;
     let expose = snapshot.auth.expose_signing_details;
@@ -158,40 +194,8 @@ async fn process(
             )
         })
     };
-    let mismatch = Arc::new(AtomicBool::new(false));
-    let (authd, body): (Authenticated, BoxBody) = match pending.body_need() {
-        BodyNeed::Nothing => {
-            let authd = finish(pending, None)?;
-            let body = match authd.body_check {
-                BodyCheck::None => body::boxed(incoming),
-                BodyCheck::Sha256(expected) => {
-                    match body::read_up_to(incoming, limit)
-                        .await
-                        .map_err(|_| AwsError::incomplete_body())?
-                    {
-                        Read::Complete(bytes) => {
-                            if !bool::from(subtle::ConstantTimeEq::ct_eq(
-                                &body::sha256(&bytes)[..],
-                                &expected[..],
-                            )) {
-                                return Err(AuthError::PayloadMismatch {
-                                    service: authd.service.clone(),
-                                }
-                                .into());
-                            }
-                            body::full(bytes)
-                        }
-                        Read::Partial(prefix, rest) => body::boxed(VerifyingBody::new(
-                            prefix,
-                            rest,
-                            expected,
-                            mismatch.clone(),
-                        )),
-                    }
-                }
-            };
-            (authd, body)
-        }
+    let (authd, body_state): (Authenticated, BodyState) = match pending.body_need() {
+        BodyNeed::Nothing => (finish(pending, None)?, BodyState::Stream(incoming)),
         BodyNeed::Sha256 => {
             let service = pending.service().to_owned();
             match body::read_up_to(incoming, limit)
@@ -202,7 +206,7 @@ async fn process(
                     let mut hex_buf = [0u8; 64];
                     let _ = hex::encode_to_slice(body::sha256(&bytes), &mut hex_buf);
                     let hash = std::str::from_utf8(&hex_buf).unwrap_or("");
-                    (finish(pending, Some(hash))?, body::full(bytes))
+                    (finish(pending, Some(hash))?, BodyState::Full(bytes))
                 }
                 Read::Partial(..) => return Err(AuthError::BodyTooLarge { limit, service }.into()),
             }
@@ -213,6 +217,89 @@ async fn process(
     } else {
         state.metrics.cache_misses.inc();
     }
+
+    // 2. Authorize (reading the body first when the decision depends on it).
+    let mut body_state = body_state;
+    if matches!(body_state, BodyState::Stream(_))
+        && authz::needs_body(snapshot, &http_req, &authd.service)
+    {
+        if let BodyState::Stream(incoming) = body_state {
+            let bytes = match body::read_up_to(incoming, limit)
+                .await
+                .map_err(|_| AwsError::incomplete_body())?
+            {
+                Read::Complete(bytes) => bytes,
+                Read::Partial(..) => {
+                    return Err(AuthError::BodyTooLarge {
+                        limit,
+                        service: authd.service.clone(),
+                    }
+                    .into())
+                }
+            };
+            if let BodyCheck::Sha256(expected) = authd.body_check {
+                if !bool::from(subtle::ConstantTimeEq::ct_eq(
+                    &body::sha256(&bytes)[..],
+                    &expected[..],
+                )) {
+                    return Err(AuthError::PayloadMismatch {
+                        service: authd.service.clone(),
+                    }
+                    .into());
+                }
+            }
+            body_state = BodyState::Full(bytes);
+        }
+    }
+    let facts = authz::Facts {
+        source_ip: Some(source_ip(
+            peer,
+            &parts.headers,
+            &snapshot.access.trusted_proxies,
+        )),
+        secure_transport: false,
+        now,
+        region: &authd.region,
+        service: &authd.service,
+        form_body: match &body_state {
+            BodyState::Full(b) => Some(b),
+            BodyState::Stream(_) => None,
+        },
+    };
+    authz::authorize(snapshot, &authd.principal, &http_req, &facts).map_err(Reject::Authz)?;
+
+    // 3. The body must match its declared hash: checked before forwarding when it fits the
+    //    buffer, while streaming (upstream request aborted on mismatch) otherwise. A body read
+    //    whole above was checked already (or is covered by the signature).
+    let mismatch = Arc::new(AtomicBool::new(false));
+    let body = match (body_state, authd.body_check) {
+        (BodyState::Full(bytes), _) => body::full(bytes),
+        (BodyState::Stream(incoming), BodyCheck::None) => body::boxed(incoming),
+        (BodyState::Stream(incoming), BodyCheck::Sha256(expected)) => {
+            match body::read_up_to(incoming, limit)
+                .await
+                .map_err(|_| AwsError::incomplete_body())?
+            {
+                Read::Complete(bytes) => {
+                    if !bool::from(subtle::ConstantTimeEq::ct_eq(
+                        &body::sha256(&bytes)[..],
+                        &expected[..],
+                    )) {
+                        return Err(AuthError::PayloadMismatch {
+                            service: authd.service.clone(),
+                        }
+                        .into());
+                    }
+                    body::full(bytes)
+                }
+                Read::Partial(prefix, rest) => {
+                    body::boxed(VerifyingBody::new(prefix, rest, expected, mismatch.clone()))
+                }
+            }
+        }
+    };
+
+    // 4. Forward.
     let upstream_req = forward::upstream_request(
         parts,
         body,

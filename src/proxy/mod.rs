@@ -2,6 +2,7 @@
 //! forwards the allowed ones to the upstream with identity headers.
 
 pub mod body;
+pub mod chunked;
 pub mod echo;
 pub mod error;
 mod forward;

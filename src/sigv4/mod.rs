@@ -11,10 +11,16 @@
 //!    chose ([`PayloadMode`]) and [`verify`] compares signatures in constant time.
 
 mod canonical;
+mod chunked;
 mod key;
 mod parse;
 
 pub use canonical::{canonical_request, CanonicalRules, Sink};
+pub use chunked::{
+    decoded_content_length, is_aws_chunked, sniff_chunk_header, strip_aws_chunked,
+    ChecksumAlgorithm, ChunkError, ChunkLimits, ChunkSigning, ChunkedDecoder, Sniff, StreamingMode,
+    STREAMING_SIGNED, STREAMING_SIGNED_TRAILER, STREAMING_UNSIGNED_TRAILER, TRAILER_SIGNATURE,
+};
 pub use key::{derive_signing_key, SigningKey, SigningKeyCache};
 pub use parse::{parse, AuthForm, CredentialScope, Parsed, PayloadMode};
 

@@ -181,9 +181,10 @@ STS_BODIES = [
     "Action=GetSessionToken&Version=2011-06-15&DurationSeconds=3600",
     "Action=DecodeAuthorizationMessage&Version=2011-06-15&EncodedMessage=" + "A" * 4000,
 ]
+# The demo's reader may only call GetCallerIdentity; admin may call everything.
 for i, form in enumerate(STS_BODIES * 2):
     body = form.encode()
-    key = ADMIN if i < len(STS_BODIES) else READER
+    key = READER if (i >= len(STS_BODIES) and "GetCallerIdentity" in form) else ADMIN
     ct = "application/x-www-form-urlencoded; charset=utf-8"
     runner.check(
         f"POST / sts {form[:40]}... ({key.user})",
@@ -202,20 +203,26 @@ for i, form in enumerate(STS_BODIES * 2):
 # S3SigV4Auth, service s3 (keys encoded once, as the S3 serializer does)
 # --------------------------------------------------------------------------
 runner.begin("S3SigV4Auth s3")
-S3_QUERIES = [
-    "",
-    "versionId=3%2FL4kqtJlcpXroDTDmJ%2Brmsb",
-    "response-content-type=text%2Fplain&response-cache-control=no-cache",
-    "tagging=",
-    "uploads",
-    "partNumber=1&uploadId=abc%20def",
-]
+# Valid S3 operations only (the demo maps S3 requests to IAM actions and refuses the rest):
+# GetObject(Version), GetObjectTagging, ListParts; DeleteObject(Version), DeleteObjectTagging,
+# AbortMultipartUpload.
+S3_QUERIES = {
+    "GET": [
+        "",
+        "versionId=3%2FL4kqtJlcpXroDTDmJ%2Brmsb",
+        "response-content-type=text%2Fplain&response-cache-control=no-cache",
+        "tagging=",
+        "uploadId=abc%20def",
+    ],
+    "DELETE": ["", "versionId=3%2FL4kqtJlcpXroDTDmJ%2Brmsb", "tagging=", "uploadId=abc%20def"],
+}
 n = 0
 for i, key_name in enumerate(S3_KEYS):
     path = f"/{BUCKET}/" + quote_s3_key(key_name)
     for method in ("PUT", "GET", "HEAD", "DELETE"):
         n += 1
-        query = S3_QUERIES[n % len(S3_QUERIES)] if method in ("GET", "DELETE") else ""
+        options = S3_QUERIES.get(method, [""])
+        query = options[n % len(options)]
         target = path + ("?" + query if query else "")
         body = body_of(BODY_SIZES[i % len(BODY_SIZES)], i) if method == "PUT" else b""
         headers = []

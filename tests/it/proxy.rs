@@ -20,7 +20,12 @@ const KEY_ID: &str = "AKIAALICE00000000001";
 const SECRET: &str = "aliceSecretKey/EXAMPLE+000000000000000000";
 
 /// Writes a config (and a 0600 secrets file) into `dir` for an upstream URL.
-fn write_config(dir: &Path, upstream: &str, extra_auth: &str, request_timeout_ms: u64) -> String {
+pub(crate) fn write_config(
+    dir: &Path,
+    upstream: &str,
+    extra_auth: &str,
+    request_timeout_ms: u64,
+) -> String {
     let config = format!(
         r#"secrets_file = "secrets.toml"
 
@@ -43,11 +48,28 @@ request_timeout_ms = {request_timeout_ms}
 id = "123456789012"
 name = "test"
 
+[[policies]]
+name = "Everything"
+document = '''{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":"*","Resource":"*"}}]}}'''
+
 [[users]]
 name = "alice"
+policies = ["Everything"]
 
 [[users.access_keys]]
 id = "{KEY_ID}"
+
+[[mappings]]
+service = "execute-api"
+mode = "rest"
+[[mappings.routes]]
+path = "/{{proxy+}}"
+action = "execute-api:Invoke"
+resource = "arn:aws:execute-api:${{region}}:${{account}}:api/prod/${{method}}/{{proxy}}"
+
+[[mappings]]
+service = "s3"
+mode = "s3"
 "#
     );
     std::fs::write(dir.join("tollgate.toml"), config).unwrap();
@@ -65,12 +87,12 @@ id = "{KEY_ID}"
     dir.join("tollgate.toml").to_string_lossy().into_owned()
 }
 
-fn start_with(config: &str) -> Tollgate {
+pub(crate) fn start_with(config: &str) -> Tollgate {
     Tollgate::start(&["serve", "--config", config], false)
 }
 
 /// Signs a request with the `aws-sigv4` crate; returns the headers to send (host included).
-fn signed_headers(
+pub(crate) fn signed_headers(
     method: &str,
     url: &str,
     service: &str,
@@ -117,13 +139,13 @@ fn signed_headers(
         .collect()
 }
 
-struct RawResponse {
-    status: u16,
-    body: String,
+pub(crate) struct RawResponse {
+    pub(crate) status: u16,
+    pub(crate) body: String,
 }
 
 /// Sends one HTTP/1.1 request over a fresh connection and reads the whole response.
-fn send_raw(
+pub(crate) fn send_raw(
     addr: &str,
     method: &str,
     path: &str,
@@ -157,7 +179,7 @@ fn send_raw(
     RawResponse { status, body }
 }
 
-fn error_code(body: &str) -> &str {
+pub(crate) fn error_code(body: &str) -> &str {
     body.split("<Code>")
         .nth(1)
         .and_then(|s| s.split("</Code>").next())

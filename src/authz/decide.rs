@@ -1,0 +1,399 @@
+//! The authorization decision for one authenticated request: mapping, request context (every
+//! global condition key the proxy knows), applicable policies, evaluation.
+
+use std::borrow::Cow;
+use std::net::IpAddr;
+
+use super::mapping::{self, Mapped, TemplateVars};
+use super::message::access_denied_message;
+use crate::config::{MappingMode, Snapshot};
+use crate::credentials::{Principal, PrincipalKind};
+use crate::policy::{
+    evaluate, Decision, Outcome, Policies, PrincipalInfo, PrincipalType, RequestContext,
+};
+use crate::sigv4::HttpRequest;
+
+/// What the proxy knows about a request beyond its HTTP content.
+#[derive(Debug, Clone, Copy)]
+pub struct Facts<'a> {
+    /// `aws:SourceIp`.
+    pub source_ip: Option<IpAddr>,
+    /// `aws:SecureTransport`.
+    pub secure_transport: bool,
+    /// Now, epoch seconds (`aws:CurrentTime`, `aws:EpochTime`).
+    pub now: i64,
+    /// The scope region (`aws:RequestedRegion`).
+    pub region: &'a str,
+    /// The scope service (selects the mapping).
+    pub service: &'a str,
+    /// The form body, when it was read (awsQuery `Action=` in a POST body).
+    pub form_body: Option<&'a [u8]>,
+}
+
+/// Why a request is not authorized. Every variant is a 403 `AccessDenied`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthzError {
+    /// No mapping is configured for the scope's service.
+    #[error("no request mapping is configured for service `{0}`")]
+    NoMapping(String),
+    /// The mapping has no route for this request.
+    #[error("no route matches {method} {path} for service `{service}`")]
+    Unmatched {
+        /// The scope service.
+        service: String,
+        /// The method.
+        method: String,
+        /// The path.
+        path: String,
+    },
+    /// The request cannot be mapped safely (malformed or unsupported); default deny.
+    #[error("{0}")]
+    Refused(String),
+    /// The policies deny it.
+    #[error("{message}")]
+    Denied {
+        /// AWS's message ("User: … is not authorized to perform: …").
+        message: String,
+        /// The action evaluated.
+        action: String,
+        /// The decision.
+        decision: Box<Decision>,
+    },
+}
+
+/// An allowed request, and what was decided.
+#[derive(Debug, Clone)]
+pub struct Authorized {
+    /// The action (`None` when an unmatched request was let through by `unmatched = "authenticated"`).
+    pub action: Option<String>,
+    /// The resource.
+    pub resource: Option<String>,
+    /// The decision of the main action.
+    pub decision: Option<Decision>,
+}
+
+/// The policy engine's view of an authenticated principal.
+pub fn principal_info(p: &Principal) -> PrincipalInfo {
+    match p.kind {
+        PrincipalKind::IamUser => PrincipalInfo {
+            kind: PrincipalType::User,
+            arn: p.arn.clone(),
+            account: p.account_id.clone(),
+            role_arn: None,
+            user_id: p.unique_id.clone(),
+            user_name: Some(p.name.clone()),
+            tags: p.tags.clone(),
+            service: None,
+            has_boundary: false,
+        },
+    }
+}
+
+fn map_request(
+    snapshot: &Snapshot,
+    req: &HttpRequest<'_>,
+    facts: &Facts<'_>,
+) -> Result<(Option<Mapped>, String), AuthzError> {
+    let mapping = snapshot
+        .access
+        .mapping(facts.service)
+        .ok_or_else(|| AuthzError::NoMapping(facts.service.to_owned()))?;
+    let vars = TemplateVars {
+        region: facts.region,
+        account: &mapping.account,
+        method: req.method,
+    };
+    let mapped = match &mapping.mode {
+        MappingMode::Rest(routes) => {
+            routes.map(req.method, req.path, req.query, req.headers, &vars)
+        }
+        MappingMode::AwsJson {
+            iam_service,
+            resource,
+        } => {
+            let resource = render_resource(resource, &vars);
+            mapping::map_aws_json(iam_service, req.headers, &resource)
+        }
+        MappingMode::AwsQuery {
+            iam_service,
+            resource,
+        } => {
+            let resource = render_resource(resource, &vars);
+            mapping::map_aws_query(iam_service, req.query, facts.form_body, &resource)
+        }
+        MappingMode::S3 {
+            virtual_host_suffixes,
+        } => Some(map_s3(req, virtual_host_suffixes, facts.form_body)?),
+    };
+    match mapped {
+        Some(m) => Ok((Some(m), mapping.account.clone())),
+        None if mapping.allow_unmatched => Ok((None, mapping.account.clone())),
+        None => Err(AuthzError::Unmatched {
+            service: facts.service.to_owned(),
+            method: req.method.to_owned(),
+            path: req.path.to_owned(),
+        }),
+    }
+}
+
+fn render_resource(template: &str, vars: &TemplateVars<'_>) -> String {
+    match mapping::Template::parse(template) {
+        Ok(t) => t.render(&[], vars),
+        Err(_) => template.to_owned(),
+    }
+}
+
+fn s3_operation(
+    req: &HttpRequest<'_>,
+    suffixes: &[String],
+) -> Result<super::s3::S3Request, AuthzError> {
+    let method: http::Method = req
+        .method
+        .parse()
+        .map_err(|_| AuthzError::Refused(format!("unsupported method `{}`", req.method)))?;
+    let host = req
+        .headers
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or(req.authority);
+    super::s3::map_s3(&method, host, req.path, req.query, req.headers, suffixes)
+        .map_err(|e| AuthzError::Refused(format!("the S3 request cannot be authorized: {e}")))
+}
+
+/// S3: the operation, with per-key checks for `DeleteObjects` read from its XML body. An S3
+/// request that cannot be mapped is always refused (never "unmatched").
+fn map_s3(
+    req: &HttpRequest<'_>,
+    suffixes: &[String],
+    body: Option<&[u8]>,
+) -> Result<Mapped, AuthzError> {
+    let op = s3_operation(req, suffixes)?;
+    let mut also: Vec<(String, String)> = op
+        .extra_actions
+        .iter()
+        .map(|(a, r)| ((*a).to_owned(), r.clone()))
+        .collect();
+    if op.requires_body() {
+        if op.operation != "DeleteObjects" {
+            return Err(AuthzError::Refused(format!(
+                "{} is not supported: its object keys are in the request body",
+                op.operation
+            )));
+        }
+        let body = body.ok_or_else(|| {
+            AuthzError::Refused("DeleteObjects needs its body to authorize each key".into())
+        })?;
+        let text = std::str::from_utf8(body)
+            .map_err(|_| AuthzError::Refused("the DeleteObjects body is not UTF-8 XML".into()))?;
+        let entries = delete_entries(text);
+        if entries.is_empty() {
+            return Err(AuthzError::Refused(
+                "the DeleteObjects body names no object".into(),
+            ));
+        }
+        for (key, version) in entries {
+            also.extend(
+                op.per_key_checks(&key, version.as_deref())
+                    .into_iter()
+                    .map(|(a, r)| (a.to_owned(), r)),
+            );
+        }
+    }
+    Ok(Mapped {
+        action: op.action.to_owned(),
+        resource: op.resource,
+        keys: op
+            .condition_keys
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect(),
+        also,
+    })
+}
+
+/// `<Object><Key>k</Key><VersionId>v</VersionId></Object>` entries of a DeleteObjects body, with
+/// XML entities decoded.
+fn delete_entries(xml: &str) -> Vec<(String, Option<String>)> {
+    let unescape = |s: &str| {
+        s.replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&quot;", "\"")
+            .replace("&apos;", "'")
+            .replace("&amp;", "&")
+    };
+    let inner = |obj: &str, tag: &str| -> Option<String> {
+        let open = format!("<{tag}>");
+        let close = format!("</{tag}>");
+        let start = obj.find(&open)? + open.len();
+        let end = obj.get(start..)?.find(&close)? + start;
+        obj.get(start..end).map(unescape)
+    };
+    xml.split("<Object>")
+        .skip(1)
+        .filter_map(|obj| {
+            let obj = obj.split("</Object>").next()?;
+            Some((inner(obj, "Key")?, inner(obj, "VersionId")))
+        })
+        .collect()
+}
+
+/// Whether authorizing this request needs its whole body first (S3 `DeleteObjects`; awsQuery
+/// requests whose `Action` is in a form body).
+pub fn needs_body(snapshot: &Snapshot, req: &HttpRequest<'_>, service: &str) -> bool {
+    match snapshot.access.mapping(service).map(|m| &m.mode) {
+        Some(MappingMode::S3 {
+            virtual_host_suffixes,
+        }) => s3_operation(req, virtual_host_suffixes).is_ok_and(|op| op.requires_body()),
+        Some(MappingMode::AwsQuery { .. }) => {
+            req.method == "POST" && !req.query.is_some_and(|q| q.contains("Action="))
+        }
+        _ => false,
+    }
+}
+
+/// Authorizes an authenticated request.
+pub fn authorize(
+    snapshot: &Snapshot,
+    principal: &Principal,
+    req: &HttpRequest<'_>,
+    facts: &Facts<'_>,
+) -> Result<Authorized, AuthzError> {
+    let (mapped, default_account) = map_request(snapshot, req, facts)?;
+    let Some(mapped) = mapped else {
+        return Ok(Authorized {
+            action: None,
+            resource: None,
+            decision: None,
+        });
+    };
+    let info = principal_info(principal);
+    let main = decide(
+        snapshot,
+        &info,
+        &mapped.action,
+        &mapped.resource,
+        &mapped.keys,
+        &default_account,
+        req,
+        facts,
+    );
+    if main.outcome != Outcome::Allowed {
+        return Err(denied(&info, &mapped.action, &mapped.resource, main));
+    }
+    for (action, resource) in &mapped.also {
+        let d = decide(
+            snapshot,
+            &info,
+            action,
+            resource,
+            &mapped.keys,
+            &default_account,
+            req,
+            facts,
+        );
+        if d.outcome != Outcome::Allowed {
+            return Err(denied(&info, action, resource, d));
+        }
+    }
+    Ok(Authorized {
+        action: Some(mapped.action),
+        resource: Some(mapped.resource),
+        decision: Some(main),
+    })
+}
+
+fn denied(info: &PrincipalInfo, action: &str, resource: &str, d: Decision) -> AuthzError {
+    AuthzError::Denied {
+        message: access_denied_message(&info.arn, action, resource, &d),
+        action: action.to_owned(),
+        decision: Box::new(d),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn decide(
+    snapshot: &Snapshot,
+    info: &PrincipalInfo,
+    action: &str,
+    resource: &str,
+    keys: &[(String, String)],
+    default_account: &str,
+    req: &HttpRequest<'_>,
+    facts: &Facts<'_>,
+) -> Decision {
+    let entry = snapshot.access.resource(resource);
+    let resource_account = entry.map_or(default_account, |e| e.account.as_str());
+    let mut ctx =
+        RequestContext::new(info, action, resource).with_resource_account(resource_account);
+    if let Some(ip) = facts.source_ip {
+        ctx.set("aws:SourceIp", ip.to_string());
+    }
+    ctx.set(
+        "aws:SecureTransport",
+        if facts.secure_transport {
+            "true"
+        } else {
+            "false"
+        },
+    );
+    ctx.set("aws:CurrentTime", crate::time::iso8601(facts.now));
+    ctx.set("aws:EpochTime", facts.now.to_string());
+    ctx.set("aws:RequestedRegion", facts.region);
+    ctx.set("aws:ResourceAccount", resource_account);
+    if let Some(ua) = req
+        .headers
+        .get(http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+    {
+        ctx.set("aws:UserAgent", ua);
+    }
+    if let Some(r) = req
+        .headers
+        .get(http::header::REFERER)
+        .and_then(|v| v.to_str().ok())
+    {
+        ctx.set("aws:Referer", r);
+    }
+    let org = snapshot.access.organization.as_ref();
+    let principal_path = org.and_then(|o| o.path(&info.account));
+    let resource_path = org.and_then(|o| o.path(resource_account));
+    if let (Some(o), Some(p)) = (org, principal_path) {
+        ctx.set("aws:PrincipalOrgID", o.id.as_str());
+        ctx.set_multi(
+            "aws:PrincipalOrgPaths",
+            vec![Cow::Borrowed(p.org_path.as_str())],
+        );
+    }
+    if let (Some(o), Some(p)) = (org, resource_path) {
+        ctx.set("aws:ResourceOrgID", o.id.as_str());
+        ctx.set_multi(
+            "aws:ResourceOrgPaths",
+            vec![Cow::Borrowed(p.org_path.as_str())],
+        );
+    }
+    if let Some(e) = entry {
+        for (k, v) in &e.tags {
+            ctx.set(format!("aws:ResourceTag/{k}"), v.as_str());
+        }
+    }
+    for (k, v) in keys {
+        ctx.set(k.as_str(), v.as_str());
+    }
+    let identity = snapshot.identity_policies(principal_arn_of(info));
+    let empty: [crate::policy::PolicySet; 0] = [];
+    let policies = Policies {
+        identity: identity.map(|s| s.as_ref()),
+        boundary: None,
+        session: None,
+        resource: entry.and_then(|e| e.policy.as_deref()),
+        scps: principal_path.map_or(&empty[..], |p| p.scps.as_slice()),
+        rcps: resource_path.map_or(&empty[..], |p| p.rcps.as_slice()),
+        principal_in_management_account: org.is_some_and(|o| o.is_management(&info.account)),
+        resource_in_management_account: org.is_some_and(|o| o.is_management(resource_account)),
+    };
+    evaluate(&policies, &ctx)
+}
+
+fn principal_arn_of(info: &PrincipalInfo) -> &str {
+    info.principal_arn()
+}

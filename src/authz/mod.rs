@@ -1,0 +1,8 @@
+//! Request → (service, action, resource) mapping and authorization.
+
+pub mod decide;
+pub mod mapping;
+pub mod message;
+pub mod s3;
+
+pub use decide::{authorize, needs_body, principal_info, Authorized, AuthzError, Facts};
