@@ -14,6 +14,7 @@ use crate::sigv4::{
     self, derive_signing_key, AuthForm, HttpRequest, Parsed, PayloadMode, SigV4Error,
     SigningKeyCache,
 };
+use crate::sigv4::{decoded_content_length, ChunkSigning, StreamingMode};
 
 pub use crate::credentials::Principal;
 
@@ -93,6 +94,18 @@ pub enum AuthError {
         /// The scope's service.
         service: String,
     },
+    /// An aws-chunked body without `x-amz-decoded-content-length`.
+    #[error("x-amz-decoded-content-length is required for aws-chunked bodies")]
+    MissingDecodedLength {
+        /// The scope's service.
+        service: String,
+    },
+    /// `x-amz-decoded-content-length` is not a number.
+    #[error("x-amz-decoded-content-length must be a number")]
+    InvalidDecodedLength {
+        /// The scope's service.
+        service: String,
+    },
     /// A body that must be hashed before verification exceeds the configured limit.
     #[error("request body exceeds {limit} bytes")]
     BodyTooLarge {
@@ -116,6 +129,8 @@ impl AuthError {
             | AuthError::InvalidPayloadHash { service }
             | AuthError::UnsignedPayloadNotAllowed { service }
             | AuthError::StreamingNotImplemented { service, .. }
+            | AuthError::MissingDecodedLength { service }
+            | AuthError::InvalidDecodedLength { service }
             | AuthError::BodyTooLarge { service, .. } => Some(service),
         }
     }
@@ -131,13 +146,28 @@ pub enum BodyNeed {
     Sha256,
 }
 
+/// An aws-chunked body to decode and verify while it streams.
+#[derive(Debug, Clone)]
+pub struct ChunkedPlan {
+    /// Signed chunks, signed trailers, or unsigned with a checksum trailer.
+    pub mode: StreamingMode,
+    /// The chunk-signature chain's start (signed modes).
+    pub signing: Option<ChunkSigning>,
+    /// `x-amz-decoded-content-length`.
+    pub decoded_len: u64,
+    /// `x-amz-trailer`.
+    pub trailer: Option<String>,
+}
+
 /// What the caller must check on the body after authentication.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum BodyCheck {
     /// Nothing to check (hashed already, or unsigned by the client's choice).
     None,
     /// The body must hash to this SHA-256; refuse (or abort the upstream request) otherwise.
     Sha256([u8; 32]),
+    /// The body is aws-chunked: decode it, verifying chunk signatures and trailer checksums.
+    Chunked(Box<ChunkedPlan>),
 }
 
 /// A request whose head passed every check but the signature.
@@ -145,6 +175,7 @@ pub enum BodyCheck {
 pub struct Pending<'r> {
     parsed: Parsed<'r>,
     key: Arc<AccessKey>,
+    streaming: Option<StreamingMode>,
 }
 
 /// A successfully authenticated request.
@@ -208,20 +239,46 @@ pub fn begin<'r>(
         {
             return Err(AuthError::UnsignedPayloadNotAllowed { service: service() });
         }
-        PayloadMode::Streaming(mode) => {
-            return Err(AuthError::StreamingNotImplemented {
-                mode: mode.to_owned(),
-                service: service(),
-            });
-        }
+        PayloadMode::Streaming(_) => {}
         PayloadMode::Invalid(_) => {
             return Err(AuthError::InvalidPayloadHash { service: service() })
         }
         _ => {}
     }
+    // aws-chunked bodies: a supported mode, an unsigned one only where unsigned payloads are
+    // allowed, and the decoded length up front.
+    let streaming = match StreamingMode::detect(&parsed.payload_mode(), req.headers) {
+        Ok(m) => m,
+        Err(_) => {
+            let mode = match parsed.payload_mode() {
+                PayloadMode::Streaming(m) => m.to_owned(),
+                _ => String::new(),
+            };
+            return Err(AuthError::StreamingNotImplemented {
+                mode,
+                service: service(),
+            });
+        }
+    };
+    if let Some(mode) = streaming {
+        if !mode.is_signed()
+            && !snapshot
+                .auth
+                .unsigned_payload_services
+                .contains(parsed.scope().service)
+        {
+            return Err(AuthError::UnsignedPayloadNotAllowed { service: service() });
+        }
+        match decoded_content_length(req.headers) {
+            Ok(Some(_)) => {}
+            Ok(None) => return Err(AuthError::MissingDecodedLength { service: service() }),
+            Err(_) => return Err(AuthError::InvalidDecodedLength { service: service() }),
+        }
+    }
     Ok(Pending {
         parsed,
         key: key.clone(),
+        streaming,
     })
 }
 
@@ -264,6 +321,15 @@ impl<'r> Pending<'r> {
                 )
             }
             PayloadMode::Unsigned => (sigv4::UNSIGNED_PAYLOAD, BodyCheck::None),
+            // The literal exactly as sent is what the client signed.
+            PayloadMode::Streaming(literal) => {
+                let n = literal.len().min(declared.len());
+                declared[..n].copy_from_slice(&literal.as_bytes()[..n]);
+                (
+                    std::str::from_utf8(&declared[..n]).unwrap_or(""),
+                    BodyCheck::None,
+                )
+            }
             _ => (body_sha256.unwrap_or(sigv4::EMPTY_SHA256), BodyCheck::None),
         };
         let scope = parsed.scope();
@@ -297,6 +363,24 @@ impl<'r> Pending<'r> {
             });
             return Err(AuthError::SignatureMismatch { service, details });
         }
+        let body_check = match self.streaming {
+            Some(mode) => BodyCheck::Chunked(Box::new(ChunkedPlan {
+                mode,
+                signing: mode
+                    .is_signed()
+                    .then(|| ChunkSigning::from_parsed(&parsed, signing_key.clone())),
+                decoded_len: decoded_content_length(req.headers)
+                    .ok()
+                    .flatten()
+                    .unwrap_or(0),
+                trailer: req
+                    .headers
+                    .get("x-amz-trailer")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned),
+            })),
+            None => body_check,
+        };
         Ok(Authenticated {
             principal: self.key.principal.clone(),
             access_key_id: self.key.id.clone(),

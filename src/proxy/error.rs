@@ -225,6 +225,16 @@ impl AwsError {
                 "NotImplemented",
                 format!("A header you provided implies functionality that is not implemented: x-amz-content-sha256 {mode}"),
             ),
+            AuthError::MissingDecodedLength { .. } => Self::client(
+                StatusCode::LENGTH_REQUIRED,
+                "MissingContentLength",
+                "You must provide the Content-Length HTTP header (x-amz-decoded-content-length for aws-chunked bodies).",
+            ),
+            AuthError::InvalidDecodedLength { .. } => Self::client(
+                StatusCode::BAD_REQUEST,
+                "InvalidArgument",
+                "x-amz-decoded-content-length must be a non-negative integer",
+            ),
             AuthError::BodyTooLarge { limit, .. } => Self::client(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "RequestEntityTooLarge",

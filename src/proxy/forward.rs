@@ -104,6 +104,36 @@ pub(crate) fn upstream_request(
             headers.insert(HOST, header_value(upstream.authority.as_str())?);
         }
     }
+    if let crate::authn::BodyCheck::Chunked(plan) = &authd.body_check {
+        // The upstream receives the decoded body: plain length, no aws-chunked encoding.
+        headers.insert(
+            http::header::CONTENT_LENGTH,
+            HeaderValue::from(plan.decoded_len),
+        );
+        for name in [
+            "x-amz-decoded-content-length",
+            "x-amz-trailer",
+            "x-amz-sdk-checksum-algorithm",
+        ] {
+            headers.remove(name);
+        }
+        let encoding = headers
+            .get(http::header::CONTENT_ENCODING)
+            .and_then(|v| v.to_str().ok())
+            .and_then(crate::sigv4::strip_aws_chunked);
+        match encoding {
+            Some(rest) => {
+                headers.insert(http::header::CONTENT_ENCODING, header_value(&rest)?);
+            }
+            None => {
+                headers.remove(http::header::CONTENT_ENCODING);
+            }
+        }
+        headers.insert(
+            "x-amz-content-sha256",
+            HeaderValue::from_static(crate::sigv4::UNSIGNED_PAYLOAD),
+        );
+    }
     let ip = peer.ip().to_string();
     let xff = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
         Some(prev) => format!("{prev}, {ip}"),
@@ -135,6 +165,7 @@ pub(crate) async fn send(
     req: Request<BoxBody>,
     authd: &Authenticated,
     mismatch: &AtomicBool,
+    chunk_failure: &super::chunked::ChunkFailure,
 ) -> Result<Response<BoxBody>, Reject> {
     let timeout = snapshot.upstream.request_timeout;
     let result = tokio::time::timeout(timeout, state.client.request(req)).await;
@@ -148,6 +179,9 @@ pub(crate) async fn send(
             return Err(AwsError::gateway_timeout(timeout).into());
         }
         Ok(Err(e)) => {
+            if let Some(e) = chunk_failure.get() {
+                return Err(Reject::Aws(super::chunked::aws_error(e)));
+            }
             if mismatch.load(Ordering::Acquire) {
                 return Err(AuthError::PayloadMismatch {
                     service: authd.service.clone(),

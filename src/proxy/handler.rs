@@ -11,12 +11,14 @@ use http::{HeaderValue, Request, Response};
 use hyper::body::Incoming;
 
 use super::body::{self, BoxBody, Read, VerifyingBody};
+use super::chunked::{self, ChunkFailure, ChunkedBody};
 use super::error::{AwsError, Fault, Protocol};
 use super::forward;
 use super::ProxyState;
 use crate::authn::{self, AuthError, Authenticated, BodyCheck, BodyNeed};
 use crate::authz;
 use crate::config::Snapshot;
+use crate::sigv4::ChunkedDecoder;
 use crate::sigv4::{self, AuthForm, HttpRequest};
 
 thread_local! {
@@ -132,6 +134,32 @@ pub async fn handle(
 enum BodyState {
     Stream(Incoming),
     Full(bytes::Bytes),
+}
+
+/// Decodes an aws-chunked body: collected (and so fully verified) before forwarding when it is
+/// small — always when empty, since hyper never polls an empty body — streamed otherwise.
+async fn decode_chunked<B>(
+    inner: B,
+    decoder: ChunkedDecoder,
+    http_chunked: bool,
+    failure: &Arc<ChunkFailure>,
+    collect_first: bool,
+) -> Result<BoxBody, Reject>
+where
+    B: http_body::Body<Data = bytes::Bytes> + Send + Unpin + 'static,
+    B::Error: std::error::Error + Send + Sync + 'static,
+{
+    let decoded = ChunkedBody::new(inner, decoder, http_chunked, failure.clone());
+    if !collect_first {
+        return Ok(http_body_util::BodyExt::boxed_unsync(decoded));
+    }
+    match http_body_util::BodyExt::collect(decoded).await {
+        Ok(c) => Ok(body::full(c.to_bytes())),
+        Err(_) => Err(Reject::Aws(match failure.get() {
+            Some(e) => chunked::aws_error(e),
+            None => AwsError::incomplete_body(),
+        })),
+    }
 }
 
 /// `aws:SourceIp`: the peer, or — when the peer is a trusted proxy — the first address in
@@ -272,7 +300,40 @@ async fn process(
     //    buffer, while streaming (upstream request aborted on mismatch) otherwise. A body read
     //    whole above was checked already (or is covered by the signature).
     let mismatch = Arc::new(AtomicBool::new(false));
-    let body = match (body_state, authd.body_check) {
+    let chunk_failure = ChunkFailure::new();
+    let http_chunked = parts
+        .headers
+        .get_all(http::header::TRANSFER_ENCODING)
+        .iter()
+        .any(|v| v.as_bytes().eq_ignore_ascii_case(b"chunked"));
+    let body = match (body_state, authd.body_check.clone()) {
+        // aws-chunked: decoded while verifying chunk signatures and trailer checksums; small
+        // bodies (and empty ones, which hyper would never poll) are decoded before forwarding.
+        (state, BodyCheck::Chunked(plan)) => {
+            let decoder = ChunkedDecoder::new(
+                plan.mode,
+                plan.signing,
+                Some(plan.decoded_len),
+                plan.trailer.as_deref(),
+            )
+            .map_err(|e| Reject::Aws(chunked::aws_error(&e)))?;
+            let small = plan.decoded_len <= limit;
+            match state {
+                BodyState::Stream(incoming) => {
+                    decode_chunked(incoming, decoder, http_chunked, &chunk_failure, small).await?
+                }
+                BodyState::Full(bytes) => {
+                    decode_chunked(
+                        http_body_util::Full::new(bytes),
+                        decoder,
+                        false,
+                        &chunk_failure,
+                        small,
+                    )
+                    .await?
+                }
+            }
+        }
         (BodyState::Full(bytes), _) => body::full(bytes),
         (BodyState::Stream(incoming), BodyCheck::None) => body::boxed(incoming),
         (BodyState::Stream(incoming), BodyCheck::Sha256(expected)) => {
@@ -309,5 +370,13 @@ async fn process(
         peer,
         request_id,
     )?;
-    forward::send(state, snapshot, upstream_req, &authd, &mismatch).await
+    forward::send(
+        state,
+        snapshot,
+        upstream_req,
+        &authd,
+        &mismatch,
+        &chunk_failure,
+    )
+    .await
 }

@@ -555,3 +555,152 @@ fn http2_prior_knowledge_clients_are_verified_with_authority_as_host() {
         assert_eq!(resp.status(), 403);
     });
 }
+
+/// Signs `PUT <path>` for an aws-chunked body (`STREAMING-AWS4-HMAC-SHA256-PAYLOAD`) at the
+/// current time and builds the body with chunk signatures from `aws-sigv4`.
+fn chunked_put(url: &str, data: &[u8], chunk: usize) -> (Vec<(String, String)>, Vec<u8>) {
+    use aws_sigv4::http_request::SignableBody;
+    let len = data.len().to_string();
+    let extra = [
+        ("content-encoding", "aws-chunked"),
+        ("x-amz-decoded-content-length", len.as_str()),
+    ];
+    let headers = signed_headers(
+        "PUT",
+        url,
+        "s3",
+        SignableBody::Precomputed("STREAMING-AWS4-HMAC-SHA256-PAYLOAD".into()),
+        &extra,
+        (KEY_ID, SECRET),
+    );
+    let auth = headers
+        .iter()
+        .find(|(k, _)| k == "authorization")
+        .unwrap()
+        .1
+        .clone();
+    let date = headers
+        .iter()
+        .find(|(k, _)| k == "x-amz-date")
+        .unwrap()
+        .1
+        .clone();
+    let seed = auth.rsplit("Signature=").next().unwrap().to_owned();
+    let time = tollgate::time::AmzDate::parse(&date).unwrap().epoch();
+    let identity = Credentials::new(KEY_ID, SECRET, None, None, "test").into();
+    let params = v4::SigningParams::builder()
+        .identity(&identity)
+        .region("us-east-1")
+        .name("s3")
+        .time(std::time::UNIX_EPOCH + Duration::from_secs(time as u64))
+        .settings(SigningSettings::default())
+        .build()
+        .unwrap();
+    let mut running = seed;
+    let mut body = Vec::new();
+    for piece in data.chunks(chunk).chain(std::iter::once(&b""[..])) {
+        let out = v4::sign_chunk(&bytes::Bytes::copy_from_slice(piece), &running, &params).unwrap();
+        running = out.signature().to_owned();
+        body.extend_from_slice(
+            format!("{:x};chunk-signature={running}\r\n", piece.len()).as_bytes(),
+        );
+        body.extend_from_slice(piece);
+        body.extend_from_slice(b"\r\n");
+    }
+    (headers, body)
+}
+
+#[test]
+fn aws_chunked_uploads_are_decoded_and_a_tampered_chunk_never_completes_upstream() {
+    let (upstream, seen) = recording_upstream();
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        &format!("http://{upstream}"),
+        "max_verified_body_bytes = 1024",
+        10_000,
+    );
+    let tg = start_with(&config);
+    let url = format!("{}/bucket/chunked.bin", tg.proxy_url());
+    let data: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    let (headers, body) = chunked_put(&url, &data, 65_536);
+
+    // Decoded and verified while streaming: the upstream gets the plain body and length.
+    let resp = send_raw(
+        &tg.proxy_addr,
+        "PUT",
+        "/bucket/chunked.bin",
+        &headers,
+        &body,
+    );
+    assert_eq!(resp.status, 200, "{}", resp.body);
+    let s = seen.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert_eq!(
+        (s.declared_length, s.received),
+        (data.len(), data.len()),
+        "{s:?}"
+    );
+    assert!(
+        !s.head.lines().any(|l| l.starts_with("content-encoding:")
+            || l.starts_with("x-amz-decoded-content-length:")),
+        "{}",
+        s.head
+    );
+
+    // One byte changed in the second chunk: the chunk signature fails mid-stream, the client
+    // gets SignatureDoesNotMatch and the upstream never receives the whole object.
+    let mut tampered = body.clone();
+    let second_chunk_data = body
+        .windows(2)
+        .enumerate()
+        .filter(|(_, w)| w == b"\r\n")
+        .nth(2)
+        .unwrap()
+        .0
+        + 2;
+    tampered[second_chunk_data + 100] ^= 0x01;
+    let resp = send_raw(
+        &tg.proxy_addr,
+        "PUT",
+        "/bucket/chunked.bin",
+        &headers,
+        &tampered,
+    );
+    assert_eq!(
+        (resp.status, error_code(&resp.body)),
+        (403, "SignatureDoesNotMatch"),
+        "{}",
+        resp.body
+    );
+    if let Ok(s) = seen.recv_timeout(Duration::from_secs(10)) {
+        assert!(
+            s.received < s.declared_length,
+            "upstream received the complete body: {s:?}"
+        );
+    }
+
+    // A small chunked body is decoded and verified before anything is forwarded.
+    let small: Vec<u8> = b"hello chunked world".to_vec();
+    let (headers, body) = chunked_put(&url, &small, 8);
+    let resp = send_raw(
+        &tg.proxy_addr,
+        "PUT",
+        "/bucket/chunked.bin",
+        &headers,
+        &body,
+    );
+    assert_eq!(resp.status, 200, "{}", resp.body);
+    assert_eq!(
+        seen.recv_timeout(Duration::from_secs(10)).unwrap().received,
+        small.len()
+    );
+    let mut bad = body.clone();
+    let last = bad.len() - 10;
+    bad[last] ^= 1;
+    let resp = send_raw(&tg.proxy_addr, "PUT", "/bucket/chunked.bin", &headers, &bad);
+    assert_eq!(resp.status / 100, 4, "{}", resp.body);
+    assert!(
+        seen.recv_timeout(Duration::from_millis(500)).is_err(),
+        "a refused small body reached the upstream"
+    );
+}
