@@ -305,6 +305,7 @@ fn tollgate_authn(
         BodyCheck::None => true,
         BodyCheck::Sha256(expected) if body.is_empty() => expected == EMPTY_SHA256_BYTES,
         BodyCheck::Sha256(expected) => Sha256::digest(body)[..] == expected[..],
+        BodyCheck::Chunked(_) => false,
     }
 }
 

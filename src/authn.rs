@@ -322,14 +322,11 @@ impl<'r> Pending<'r> {
             }
             PayloadMode::Unsigned => (sigv4::UNSIGNED_PAYLOAD, BodyCheck::None),
             // The literal exactly as sent is what the client signed.
-            PayloadMode::Streaming(literal) => {
-                let n = literal.len().min(declared.len());
-                declared[..n].copy_from_slice(&literal.as_bytes()[..n]);
-                (
-                    std::str::from_utf8(&declared[..n]).unwrap_or(""),
-                    BodyCheck::None,
-                )
-            }
+            PayloadMode::Streaming(literal) => (
+                // Only the known literals get this far; each equals its mode's constant.
+                StreamingMode::from_literal(literal).map_or("", StreamingMode::as_str),
+                BodyCheck::None,
+            ),
             _ => (body_sha256.unwrap_or(sigv4::EMPTY_SHA256), BodyCheck::None),
         };
         let scope = parsed.scope();

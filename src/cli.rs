@@ -53,6 +53,9 @@ pub enum Command {
     /// Simulate IAM policy evaluation: `aws iam simulate-custom-policy` input, or a configured
     /// user or role (see docs/simulate.md).
     Simulate(crate::simulate::SimulateArgs),
+    /// Write a configuration from `aws iam get-account-authorization-details` output and
+    /// `aws organizations describe-policy` SCPs/RCPs (see docs/configuration.md).
+    Import(crate::import::ImportArgs),
     /// Run only the built-in echo upstream (for load tests and examples).
     Echo {
         /// Address to listen on.
@@ -120,6 +123,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             Ok(0)
         }
         Command::Simulate(args) => Ok(crate::simulate::run(&args)),
+        Command::Import(args) => Ok(crate::import::run(&args)),
         Command::Echo { listen } => {
             runtime()?.block_on(async move {
                 let listener = telemetry::bind(listen, "echo upstream").await?;

@@ -18,6 +18,7 @@ pub mod authz;
 pub mod cli;
 pub mod config;
 pub mod credentials;
+pub mod import;
 pub mod policy;
 pub mod proxy;
 pub mod sigv4;
