@@ -99,7 +99,11 @@ fn run_inner(args: &ImportArgs) -> Result<(), String> {
         eprintln!("warning: {w}");
     }
     let inline: usize = imported.users.iter().map(|u| u.inline.len()).sum::<usize>()
-        + imported.groups.iter().map(|g| g.inline.len()).sum::<usize>()
+        + imported
+            .groups
+            .iter()
+            .map(|g| g.inline.len())
+            .sum::<usize>()
         + imported.roles.iter().map(|r| r.inline.len()).sum::<usize>();
     println!(
         "imported account {} ({}): {} users, {} groups, {} roles, {} managed policies, {} inline \
@@ -180,7 +184,11 @@ fn read_path(path: &Path) -> Result<String, String> {
 }
 
 /// Parses JSON text into an object, with a message naming the file.
-fn json_object(text: &str, label: &str, what: &str) -> Result<serde_json::Map<String, Value>, String> {
+fn json_object(
+    text: &str,
+    label: &str,
+    what: &str,
+) -> Result<serde_json::Map<String, Value>, String> {
     match serde_json::from_str::<Value>(text) {
         Ok(Value::Object(map)) => Ok(map),
         Ok(other) => Err(format!(
@@ -986,8 +994,18 @@ fn convert(
         .users
         .iter()
         .flat_map(|u| &u.attached_managed_policies)
-        .chain(details.groups.iter().flat_map(|g| &g.attached_managed_policies))
-        .chain(details.roles.iter().flat_map(|r| &r.attached_managed_policies))
+        .chain(
+            details
+                .groups
+                .iter()
+                .flat_map(|g| &g.attached_managed_policies),
+        )
+        .chain(
+            details
+                .roles
+                .iter()
+                .flat_map(|r| &r.attached_managed_policies),
+        )
         .map(|a| a.policy_arn.as_str())
         .collect();
     let mut names: HashMap<String, String> = HashMap::new();
@@ -1423,8 +1441,7 @@ fn q(s: &str) -> String {
 /// A TOML key: bare when possible.
 fn key(s: &str) -> String {
     if !s.is_empty()
-        && s
-            .chars()
+        && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
     {
         s.to_owned()
@@ -1576,7 +1593,10 @@ fn render(im: &Imported, source: &str) -> String {
     for p in &im.policies {
         line(&mut t, "");
         if iam_arn_account(&p.source_arn).is_some_and(|(_, a)| a == "aws") {
-            line(&mut t, &format!("# A copy of the AWS managed policy {}.", p.source_arn));
+            line(
+                &mut t,
+                &format!("# A copy of the AWS managed policy {}.", p.source_arn),
+            );
         }
         line(&mut t, "[[policies]]");
         line(&mut t, &format!("account = {account}"));
@@ -1601,7 +1621,10 @@ fn render(im: &Imported, source: &str) -> String {
             line(&mut t, &format!("policies = {}", toml_list(&g.policies)));
         }
         if !g.inline.is_empty() {
-            line(&mut t, &format!("inline_policies = {}", toml_table(&g.inline)));
+            line(
+                &mut t,
+                &format!("inline_policies = {}", toml_table(&g.inline)),
+            );
         }
     }
 
@@ -1621,7 +1644,10 @@ fn render(im: &Imported, source: &str) -> String {
             line(&mut t, &format!("policies = {}", toml_list(&u.policies)));
         }
         if !u.inline.is_empty() {
-            line(&mut t, &format!("inline_policies = {}", toml_table(&u.inline)));
+            line(
+                &mut t,
+                &format!("inline_policies = {}", toml_table(&u.inline)),
+            );
         }
         if !u.tags.is_empty() {
             line(&mut t, &format!("tags = {}", toml_table(&u.tags)));
@@ -1663,7 +1689,10 @@ fn render(im: &Imported, source: &str) -> String {
             line(&mut t, &format!("policies = {}", toml_list(&r.policies)));
         }
         if !r.inline.is_empty() {
-            line(&mut t, &format!("inline_policies = {}", toml_table(&r.inline)));
+            line(
+                &mut t,
+                &format!("inline_policies = {}", toml_table(&r.inline)),
+            );
         }
         match r.max_session {
             Some(s) => line(&mut t, &format!("max_session_duration_seconds = {s}")),
@@ -1780,14 +1809,23 @@ mod tests {
         let v = text.find("\"Version\"").unwrap();
         let s = text.find("\"Statement\"").unwrap();
         assert!(v < s, "{text}");
-        let order: Vec<usize> = ["\"Sid\"", "\"Effect\"", "\"Action\"", "\"Resource\"", "\"Condition\""]
-            .iter()
-            .map(|k| text.find(k).unwrap())
-            .collect();
+        let order: Vec<usize> = [
+            "\"Sid\"",
+            "\"Effect\"",
+            "\"Action\"",
+            "\"Resource\"",
+            "\"Condition\"",
+        ]
+        .iter()
+        .map(|k| text.find(k).unwrap())
+        .collect();
         assert!(order.windows(2).all(|w| w[0] < w[1]), "{text}");
         let back: Value = serde_json::from_str(&text).unwrap();
         assert_eq!(back, doc);
-        assert_eq!(pretty(&json!({"a": [], "b": {}})), "{\n  \"a\": [],\n  \"b\": {}\n}\n");
+        assert_eq!(
+            pretty(&json!({"a": [], "b": {}})),
+            "{\n  \"a\": [],\n  \"b\": {}\n}\n"
+        );
     }
 
     #[test]
@@ -1837,7 +1875,9 @@ mod tests {
     #[test]
     fn describe_policy_needs_an_scp_or_rcp() {
         let tag = r#"{"Policy":{"PolicySummary":{"Id":"p-1","Name":"t","Type":"TAG_POLICY"},"Content":"{}"}}"#;
-        assert!(parse_org_policy(tag, "f").unwrap_err().contains("TAG_POLICY"));
+        assert!(parse_org_policy(tag, "f")
+            .unwrap_err()
+            .contains("TAG_POLICY"));
         let bad = r#"{"Policy":{"PolicySummary":{"Id":"p-1","Name":"t","Type":"SERVICE_CONTROL_POLICY"},"Content":"{oops"}}"#;
         assert!(parse_org_policy(bad, "f").unwrap_err().contains("Content"));
         let ok = r#"{"Policy":{"PolicySummary":{"Id":"p-1","Name":"t","Type":"RESOURCE_CONTROL_POLICY"},"Content":"{\"Version\":\"2012-10-17\",\"Statement\":[]}"}}"#;

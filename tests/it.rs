@@ -34,3 +34,6 @@ mod authz;
 
 #[path = "it/chunked.rs"]
 mod chunked;
+
+#[path = "it/moto.rs"]
+mod moto;

@@ -9,14 +9,20 @@ intended one is in use.
 
 Covers:
 - SigV4Auth (execute-api): every method, encoded/unicode/`%2F`/`//` paths,
-  repeated and empty query keys, repeated headers, bodies 0 B - 1 MiB,
-  JSON-protocol POSTs;
+  arbitrary, repeated and empty query keys, repeated headers, bodies
+  0 B - 1 MiB, JSON-protocol POSTs;
 - SigV4Auth (sts): form-encoded POST bodies (no x-amz-content-sha256 header);
-- S3SigV4Auth (s3): GET/PUT/HEAD/DELETE on keys with spaces, unicode, `+`,
-  `=`, `//`, reserved characters; UNSIGNED-PAYLOAD;
+- S3SigV4Auth (s3): GET/PUT/HEAD/DELETE/POST on keys with spaces, unicode,
+  `+`, `=`, `//`, reserved characters, with the query shapes of real S3
+  operations (versionId, response-*, tagging, multipart uploads);
+  UNSIGNED-PAYLOAD;
 - presigned URLs: boto3 `generate_presigned_url` (s3v4) and SigV4QueryAuth
   (execute-api);
-- a real boto3 S3 client (path style) doing put/get/head/list/delete.
+- a real boto3 S3 client (path style) doing put/get/head/list/delete,
+  tagging and a multipart upload;
+- authorization as the demo defines it: `reader` writes (S3, execute-api,
+  sts:AssumeRole, presigned, boto3 client) get 403 AccessDenied with AWS's
+  exact message.
 """
 
 from __future__ import annotations
@@ -133,11 +139,15 @@ for i, path in enumerate(API_PATHS):
             want_headers["x-repeated"] = ["first", "second"]
         if n % 4 == 0:
             headers += SPOOF_HEADERS
-        key = READER if (method == "GET" and i % 3 == 0) else ADMIN
+        # Every third path is sent by the reader: its GET/HEAD pass, its writes
+        # are denied (after the signature, body included, has been verified).
+        key = READER if i % 3 == 0 else ADMIN
+        denial = common.demo_denial(key.user, "execute-api", method, path, query)
         runner.check(
-            f"{method} {target} ({len(body)} B, {key.user})",
-            lambda: check_echo(
+            f"{method} {target} ({len(body)} B, {key.user}{', denied' if denial else ''})",
+            lambda: common.check_outcome(
                 sign_and_send(V4, key, "execute-api", method, target, headers=headers, body=body),
+                denial,
                 method=method,
                 path=path,
                 query=query,
@@ -199,32 +209,44 @@ for i, form in enumerate(STS_BODIES * 2):
         ),
     )
 
+
+
+def reader_assume_role():
+    body = STS_BODIES[2].encode()
+    ct = "application/x-www-form-urlencoded; charset=utf-8"
+    resp = sign_and_send(V4, READER, "sts", "POST", "/", headers=[("Content-Type", ct)], body=body)
+    # The resource part is left out: AWS names the role ARN there, Tollgate's
+    # aws-query mapping names `*`.
+    common.check_error(
+        resp, 403, "AccessDenied",
+        message_prefix=f"User: {common.principal_arn('reader')} is not authorized to perform: "
+        "sts:AssumeRole on resource: ",
+    )
+    ensure(
+        (common.aws_error(resp)[1] or "").endswith(
+            " because no identity-based policy allows the sts:AssumeRole action"),
+        f"AssumeRole denial: {resp.brief()}",
+    )
+
+
+runner.check("POST / sts AssumeRole (reader, denied)", reader_assume_role)
+
 # --------------------------------------------------------------------------
 # S3SigV4Auth, service s3 (keys encoded once, as the S3 serializer does)
 # --------------------------------------------------------------------------
 runner.begin("S3SigV4Auth s3")
-# Valid S3 operations only (the demo maps S3 requests to IAM actions and refuses the rest):
-# GetObject(Version), GetObjectTagging, ListParts; DeleteObject(Version), DeleteObjectTagging,
-# AbortMultipartUpload.
-S3_QUERIES = {
-    "GET": [
-        "",
-        "versionId=3%2FL4kqtJlcpXroDTDmJ%2Brmsb",
-        "response-content-type=text%2Fplain&response-cache-control=no-cache",
-        "tagging=",
-        "uploadId=abc%20def",
-    ],
-    "DELETE": ["", "versionId=3%2FL4kqtJlcpXroDTDmJ%2Brmsb", "tagging=", "uploadId=abc%20def"],
-}
+# Valid S3 operation shapes only (common.S3_OBJECT_QUERIES): the demo maps S3
+# requests to IAM actions with a strict operation table and refuses the rest.
 n = 0
 for i, key_name in enumerate(S3_KEYS):
     path = f"/{BUCKET}/" + quote_s3_key(key_name)
-    for method in ("PUT", "GET", "HEAD", "DELETE"):
+    methods = ("PUT", "GET", "HEAD", "DELETE") + (("POST",) if i % 3 == 0 else ())
+    for method in methods:
         n += 1
-        options = S3_QUERIES.get(method, [""])
-        query = options[n % len(options)]
+        options = common.S3_OBJECT_QUERIES[method]
+        query = quote_query(options[(n + i) % len(options)])
         target = path + ("?" + query if query else "")
-        body = body_of(BODY_SIZES[i % len(BODY_SIZES)], i) if method == "PUT" else b""
+        body = body_of(BODY_SIZES[i % len(BODY_SIZES)], i) if method in ("PUT", "POST") else b""
         headers = []
         if method == "PUT":
             headers = [
@@ -232,11 +254,16 @@ for i, key_name in enumerate(S3_KEYS):
                 ("x-amz-meta-origin", "interop test"),
                 ("x-amz-storage-class", "STANDARD"),
             ]
-        key = READER if (method == "GET" and i % 2 == 0) else ADMIN
+        # The reader reads every other key and writes every fifth (denied).
+        key = READER if ((method in ("GET", "HEAD") and i % 2 == 0) or i % 5 == 0) else ADMIN
+        denial = common.demo_denial(key.user, "s3", method, path, query)
+        if denial:
+            body = body[: common.DENIED_BODY_MAX]
         runner.check(
-            f"{method} {target} ({len(body)} B, {key.user})",
-            lambda: check_echo(
+            f"{method} {target} ({len(body)} B, {key.user}{', denied' if denial else ''})",
+            lambda: common.check_outcome(
                 sign_and_send(S3V4, key, "s3", method, target, headers=headers, body=body),
+                denial,
                 method=method,
                 path=path,
                 query=query,
@@ -272,6 +299,18 @@ for i, key_name in enumerate(S3_KEYS[:6]):
         )
 
     runner.check(f"PUT {path} UNSIGNED-PAYLOAD ({len(body)} B)", unsigned_put)
+
+
+def unsigned_put_reader():
+    path = f"/{BUCKET}/unsigned/" + quote_s3_key(S3_KEYS[4])
+    req = AWSRequest(method="PUT", url=ctx.proxy + path, data=b"not for readers")
+    req.context.update(unsigned_ctx)
+    S3V4(creds(READER), "s3", REGION).add_auth(req)
+    resp = send_raw(ctx.proxy, "PUT", path, list(req.headers.items()), b"not for readers")
+    common.check_denied(resp, "reader", "s3:PutObject", common.s3_arn(path))
+
+
+runner.check("PUT UNSIGNED-PAYLOAD (reader, denied)", unsigned_put_reader)
 
 # --------------------------------------------------------------------------
 # Presigned URLs
@@ -344,6 +383,18 @@ for i, key_name in enumerate(S3_KEYS[:8]):
         ),
     )
 
+# Presigned writes made by the reader: the URL is valid, the action is not allowed.
+for op, method, key_name in (("put_object", "PUT", S3_KEYS[3]), ("delete_object", "DELETE", S3_KEYS[8])):
+    path = f"/{BUCKET}/" + quote_s3_key(key_name)
+    url = reader_s3.generate_presigned_url(op, Params={"Bucket": BUCKET, "Key": key_name}, ExpiresIn=300)
+    action = "s3:PutObject" if method == "PUT" else "s3:DeleteObject"
+    runner.check(
+        f"presigned {method} {path} (reader, denied)",
+        lambda: common.check_denied(
+            send_raw(ctx.proxy, method, target_of(url), [], b"x" if method == "PUT" else None),
+            "reader", action, common.s3_arn(path), method=method),
+    )
+
 for method in ("HEAD", "DELETE"):
     path = f"/{BUCKET}/" + quote_s3_key(S3_KEYS[4])
     op = "head_object" if method == "HEAD" else "delete_object"
@@ -368,7 +419,12 @@ for signer_cls, service, paths in (
     (V4Q, "execute-api", API_PATHS[:8]),
 ):
     for i, path in enumerate(paths):
-        pairs = [("a", str(i)), ("b", "x y")] if i % 2 else []
+        if service == "s3":
+            # GetObject's response-* overrides (S3 refuses unknown parameters).
+            pairs = [("response-content-type", f"text/plain; v={i}"),
+                     ("response-content-disposition", 'attachment; filename="x y.txt"')] if i % 2 else []
+        else:
+            pairs = [("a", str(i)), ("b", "x y")] if i % 2 else []
         query = quote_query(pairs)
         user = READER if i % 3 == 2 else ADMIN
 
@@ -505,5 +561,111 @@ for prefix in ("", "dir/", "unicode-\u00e9", "with space", "a+b=c"):
         ensure(("prefix=" + common.urllib.parse.quote(prefix, safe="-_.~")) in q or not prefix, f"query {q!r}")
 
     runner.check(f"boto3 list_objects_v2 prefix={prefix!r}", list_v2)
+
+# Sub-resource operations: tagging, a multipart upload, a copy; reads by the reader.
+MPU_KEY = S3_KEYS[4]  # unicode
+MPU_PATH = f"/{BUCKET}/" + quote_s3_key(MPU_KEY)
+UPLOAD_ID = common.S3_UPLOAD_ID
+TAGS = {"TagSet": [{"Key": "team", "Value": "interop"}, {"Key": "note", "Value": "\u00e9t\u00e9 x+y"}]}
+PART = body_of(65536 + 3, 9)
+
+
+def boto_op(client, op, params, *, method, path, query_has, body_length=None, user=ADMIN):
+    """Run a boto3 operation and check the echoed exchange: method, path, the
+    query parameters it must carry, the identity headers."""
+    def run():
+        cap = caps[id(client)]
+        call(getattr(client, op), **params)
+        c = cap.take()
+        e = check_echo(
+            as_resp(c), method=method, path=path, query=None,
+            body_length=echoed_length(c) if body_length is None else body_length,
+            user=user.user, access_key_id=user.access_key_id,
+        )
+        names = [p.split("=", 1)[0] for p in (e["query"] or "").split("&") if p]
+        for q in query_has:
+            ensure(q in names, f"{op}: query {e['query']!r} lacks {q!r}")
+        return e
+    return run
+
+
+def echoed_length(c):
+    """The echoed body length, for operations whose body boto3 builds (XML documents)."""
+    return common.json.loads(c["body"] or b"{}").get("body_length")
+
+
+for label, client, op, params, method, path, query_has, blen, user in (
+    ("put_object_tagging", admin_s3, "put_object_tagging",
+     {"Bucket": BUCKET, "Key": MPU_KEY, "Tagging": TAGS}, "PUT", MPU_PATH, ["tagging"], None, ADMIN),
+    ("get_object_tagging (reader)", reader_s3, "get_object_tagging",
+     {"Bucket": BUCKET, "Key": MPU_KEY}, "GET", MPU_PATH, ["tagging"], 0, READER),
+    ("get_object_tagging versionId (reader)", reader_s3, "get_object_tagging",
+     {"Bucket": BUCKET, "Key": MPU_KEY, "VersionId": common.S3_VERSION_ID}, "GET", MPU_PATH,
+     ["tagging", "versionId"], 0, READER),
+    ("delete_object_tagging", admin_s3, "delete_object_tagging",
+     {"Bucket": BUCKET, "Key": MPU_KEY}, "DELETE", MPU_PATH, ["tagging"], 0, ADMIN),
+    ("create_multipart_upload", admin_s3, "create_multipart_upload",
+     {"Bucket": BUCKET, "Key": MPU_KEY, "ContentType": "video/mp2t"}, "POST", MPU_PATH, ["uploads"], 0, ADMIN),
+    ("upload_part", admin_s3, "upload_part",
+     {"Bucket": BUCKET, "Key": MPU_KEY, "UploadId": UPLOAD_ID, "PartNumber": 1, "Body": PART},
+     "PUT", MPU_PATH, ["uploadId", "partNumber"], len(PART), ADMIN),
+    ("list_parts (reader)", reader_s3, "list_parts",
+     {"Bucket": BUCKET, "Key": MPU_KEY, "UploadId": UPLOAD_ID, "MaxParts": 5}, "GET", MPU_PATH,
+     ["uploadId", "max-parts"], 0, READER),
+    ("list_multipart_uploads (reader)", reader_s3, "list_multipart_uploads",
+     {"Bucket": BUCKET, "Prefix": "unicode-"}, "GET", f"/{BUCKET}", ["uploads", "prefix"], 0, READER),
+    ("complete_multipart_upload", admin_s3, "complete_multipart_upload",
+     {"Bucket": BUCKET, "Key": MPU_KEY, "UploadId": UPLOAD_ID,
+      "MultipartUpload": {"Parts": [{"ETag": '"0123456789abcdef0123456789abcdef"', "PartNumber": 1}]}},
+     "POST", MPU_PATH, ["uploadId"], None, ADMIN),
+    ("abort_multipart_upload", admin_s3, "abort_multipart_upload",
+     {"Bucket": BUCKET, "Key": MPU_KEY, "UploadId": UPLOAD_ID}, "DELETE", MPU_PATH, ["uploadId"], 0, ADMIN),
+    ("copy_object", admin_s3, "copy_object",
+     {"Bucket": BUCKET, "Key": "copies/" + S3_KEYS[2], "CopySource": {"Bucket": BUCKET, "Key": MPU_KEY}},
+     "PUT", f"/{BUCKET}/copies/" + quote_s3_key(S3_KEYS[2]), [], 0, ADMIN),
+):
+    runner.check(f"boto3 {label}",
+                 boto_op(client, op, params, method=method, path=path, query_has=query_has,
+                         body_length=blen, user=user))
+
+
+def reader_denied(op, params, action, path):
+    """The reader's boto3 write fails with boto3's own parse of AWS's AccessDenied."""
+    def run():
+        try:
+            getattr(reader_s3, op)(**params)
+        except botocore.exceptions.ClientError as e:
+            caps[id(reader_s3)].take()
+            meta, err = e.response["ResponseMetadata"], e.response["Error"]
+            ensure(meta["HTTPStatusCode"] == 403, f"{op}: HTTP {meta['HTTPStatusCode']}, want 403")
+            ensure(err.get("Code") == "AccessDenied", f"{op}: error code {err.get('Code')!r}")
+            want = common.access_denied_message("reader", action, common.s3_arn(path))
+            ensure(err.get("Message") == want, f"{op}: message {err.get('Message')!r}, want {want!r}")
+            ensure(bool(meta.get("RequestId")), f"{op}: boto3 found no RequestId: {meta}")
+            return
+        caps[id(reader_s3)].take()
+        raise common.CheckFailed(f"reader {op} was not refused")
+    return run
+
+
+for op, params, action, path in (
+    ("put_object", {"Bucket": BUCKET, "Key": S3_KEYS[2], "Body": b"reader write"},
+     "s3:PutObject", f"/{BUCKET}/" + quote_s3_key(S3_KEYS[2])),
+    # File-like 1 MiB body: boto3 sends `Expect: 100-continue` and gets the 403 before the body.
+    ("put_object", {"Bucket": BUCKET, "Key": S3_KEYS[6], "Body": io.BytesIO(body_of(1024 * 1024, 5))},
+     "s3:PutObject", f"/{BUCKET}/" + quote_s3_key(S3_KEYS[6])),
+    ("delete_object", {"Bucket": BUCKET, "Key": S3_KEYS[5]},
+     "s3:DeleteObject", f"/{BUCKET}/" + quote_s3_key(S3_KEYS[5])),
+    ("delete_object", {"Bucket": BUCKET, "Key": S3_KEYS[5], "VersionId": common.S3_VERSION_ID},
+     "s3:DeleteObjectVersion", f"/{BUCKET}/" + quote_s3_key(S3_KEYS[5])),
+    ("put_object_tagging", {"Bucket": BUCKET, "Key": MPU_KEY, "Tagging": TAGS},
+     "s3:PutObjectTagging", MPU_PATH),
+    ("create_multipart_upload", {"Bucket": BUCKET, "Key": MPU_KEY}, "s3:PutObject", MPU_PATH),
+    ("abort_multipart_upload", {"Bucket": BUCKET, "Key": MPU_KEY, "UploadId": UPLOAD_ID},
+     "s3:AbortMultipartUpload", MPU_PATH),
+    ("copy_object", {"Bucket": BUCKET, "Key": S3_KEYS[0], "CopySource": {"Bucket": BUCKET, "Key": MPU_KEY}},
+     "s3:PutObject", f"/{BUCKET}/" + quote_s3_key(S3_KEYS[0])),
+):
+    runner.check(f"boto3 {op} {params['Key']!r} (reader, denied)", reader_denied(op, params, action, path))
 
 runner.finish(min_passed=200)

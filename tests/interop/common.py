@@ -431,6 +431,7 @@ def check_error(
     status: int,
     code: str,
     *,
+    message: str | None = None,
     message_prefix: str | None = None,
     message_contains: str | None = None,
 ) -> None:
@@ -439,6 +440,8 @@ def check_error(
         resp.status == status and got_code == code,
         f"expected {status} {code}, got {resp.brief()}",
     )
+    if message is not None:
+        ensure(got_msg == message, f"{code}: message {got_msg!r}, want {message!r}")
     if message_prefix is not None:
         ensure(
             (got_msg or "").startswith(message_prefix),
@@ -451,6 +454,117 @@ def check_error(
         )
     if code != "MissingAuthenticationToken" or resp.body:
         ensure(bool(resp.header("x-amzn-RequestId")), f"error has no x-amzn-RequestId: {resp.headers}")
+
+
+# --------------------------------------------------------------------------
+# Authorization as the demo configuration defines it
+# --------------------------------------------------------------------------
+#
+# config/demo.toml: `admin` may do everything; `reader` may only do S3 Get*/List*,
+# execute-api GET/HEAD and sts:GetCallerIdentity. Everything else is 403
+# AccessDenied with AWS's message. Tollgate authenticates first: a request with
+# a bad signature gets the signature error even when it would also be denied.
+
+API_ARN_PREFIX = f"arn:aws:execute-api:{REGION}:{ACCOUNT_ID}:demo/prod"
+# S3 requests Tollgate refuses because it cannot map them to one IAM action
+# with certainty (unknown or duplicate query parameters, a raw `+`, a
+# sub-resource the method does not take): 403 AccessDenied with this prefix.
+S3_UNMAPPABLE_PREFIX = "the S3 request cannot be authorized: "
+
+
+def access_denied_message(user: str, action: str, resource: str) -> str:
+    """AWS's implicit-deny message for an IAM user."""
+    return (
+        f"User: {principal_arn(user)} is not authorized to perform: {action} on resource: "
+        f"{resource} because no identity-based policy allows the {action} action"
+    )
+
+
+def api_arn(method: str, wire_path: str) -> str:
+    """The demo's execute-api resource: `.../demo/prod/<METHOD>/<decoded path>`."""
+    return f"{API_ARN_PREFIX}/{method}/" + urllib.parse.unquote(wire_path[1:])
+
+
+def s3_arn(wire_path: str) -> str:
+    """`arn:aws:s3:::bucket/key` (key decoded, never normalised) of a path-style wire path."""
+    return "arn:aws:s3:::" + urllib.parse.unquote(wire_path[1:])
+
+
+# The IAM action of each S3 object operation this suite sends, by (method,
+# sub-resource): (action, action when the request names a versionId).
+# "Required permissions for Amazon S3 API operations", Amazon S3 User Guide.
+_S3_OBJECT_ACTIONS = {
+    ("GET", ""): ("s3:GetObject", "s3:GetObjectVersion"),
+    ("HEAD", ""): ("s3:GetObject", "s3:GetObjectVersion"),
+    ("PUT", ""): ("s3:PutObject", "s3:PutObject"),
+    ("DELETE", ""): ("s3:DeleteObject", "s3:DeleteObjectVersion"),
+    ("GET", "tagging"): ("s3:GetObjectTagging", "s3:GetObjectVersionTagging"),
+    ("PUT", "tagging"): ("s3:PutObjectTagging", "s3:PutObjectVersionTagging"),
+    ("DELETE", "tagging"): ("s3:DeleteObjectTagging", "s3:DeleteObjectVersionTagging"),
+    ("POST", "uploads"): ("s3:PutObject", "s3:PutObject"),
+    ("PUT", "uploadId"): ("s3:PutObject", "s3:PutObject"),
+    ("POST", "uploadId"): ("s3:PutObject", "s3:PutObject"),
+    ("GET", "uploadId"): ("s3:ListMultipartUploadParts", "s3:ListMultipartUploadParts"),
+    ("DELETE", "uploadId"): ("s3:AbortMultipartUpload", "s3:AbortMultipartUpload"),
+}
+
+
+def s3_object_action(method: str, query: str) -> str:
+    names = [urllib.parse.unquote(p.split("=", 1)[0]) for p in query.split("&") if p]
+    sub = next((n for n in names if n in ("tagging", "uploads", "uploadId")), "")
+    plain, versioned = _S3_OBJECT_ACTIONS[(method, sub)]
+    return versioned if "versionId" in names else plain
+
+
+def demo_denial(user: str, service: str, method: str, wire_path: str, query: str = ""):
+    """(action, resource) the demo denies `user` for this request, or None if it is allowed.
+
+    `wire_path`/`query` as sent (percent-encoded); s3 paths are path-style object paths.
+    """
+    if user == "admin":
+        return None
+    if service == "execute-api":
+        return None if method in ("GET", "HEAD") else ("execute-api:Invoke", api_arn(method, wire_path))
+    if service == "s3":
+        action = s3_object_action(method, strip_auth_params(query))
+        if action.startswith(("s3:Get", "s3:List")):
+            return None
+        return action, s3_arn(wire_path)
+    raise ValueError(f"demo_denial: service {service}")
+
+
+# A denied S3 write is answered as soon as its headers are verified (the
+# payload hash is in a header), without reading the body, and the connection
+# is closed, as S3 does. A client that writes a large body without
+# `Expect: 100-continue` may then get EPIPE/ECONNRESET instead of the 403, so
+# the raw senders keep the bodies of requests they expect to be denied small
+# (boto3, which sends `Expect: 100-continue`, is checked with 1 MiB).
+DENIED_BODY_MAX = 4096
+
+
+def check_denied(resp: Resp, user: str, action: str, resource: str, *, method: str = "GET") -> None:
+    """403 AccessDenied with AWS's exact message (a HEAD answer has no body)."""
+    if method == "HEAD":
+        ensure(resp.status == 403 and resp.body == b"", f"expected 403 without a body, got {resp.brief()}")
+        ensure(bool(resp.header("x-amzn-RequestId")), f"error has no x-amzn-RequestId: {resp.headers}")
+        return
+    check_error(resp, 403, "AccessDenied", message=access_denied_message(user, action, resource))
+
+
+def check_unmappable(resp: Resp, reason: str, *, method: str = "GET") -> None:
+    """403 AccessDenied: Tollgate refuses an S3 request it cannot map (`reason` is exact)."""
+    if method == "HEAD":
+        ensure(resp.status == 403 and resp.body == b"", f"expected 403 without a body, got {resp.brief()}")
+        return
+    check_error(resp, 403, "AccessDenied", message=S3_UNMAPPABLE_PREFIX + reason)
+
+
+def check_outcome(resp: Resp, denial, **echo) -> dict | None:
+    """`check_echo(resp, **echo)` when `denial` is None, else the exact AccessDenied."""
+    if denial is None:
+        return check_echo(resp, **echo)
+    check_denied(resp, echo["user"], *denial, method=echo["method"])
+    return None
 
 
 # --------------------------------------------------------------------------
@@ -522,6 +636,30 @@ QUERIES = [
     [("list-type", "2"), ("prefix", "dir/"), ("delimiter", "/"), ("max-keys", "10")],
     [("Z", "upper"), ("z", "lower"), ("_", "under"), ("-", "dash")],
 ]
+
+
+# Query strings (pairs) of valid S3 object operations, by method, as boto3
+# sends them: Tollgate maps S3 requests with a strict operation table and
+# refuses unknown or repeated parameters (arbitrary queries go to execute-api).
+S3_VERSION_ID = "3/L4kqtJlcpXroDTDmJ+rmsb"
+S3_UPLOAD_ID = "VXBsb2FkIElEIGZvciA2aWWpbmcncyBteS1tb3ZpZS5tMnRzIHVwbG9hZA~-_."
+S3_OBJECT_QUERIES = {
+    "GET": [
+        [],
+        [("versionId", S3_VERSION_ID)],
+        [("response-content-type", "text/plain; charset=utf-8"),
+         ("response-content-disposition", 'attachment; filename="r\u00e9sum\u00e9 x+y.txt"')],
+        [("tagging", None)],
+        [("uploadId", S3_UPLOAD_ID), ("max-parts", "10")],
+        [("partNumber", "1"), ("versionId", S3_VERSION_ID)],
+        [("response-cache-control", "no-cache"), ("response-content-encoding", "gzip"),
+         ("response-content-language", "fr-CA"), ("response-expires", "Thu, 01 Dec 1994 16:00:00 GMT")],
+    ],
+    "HEAD": [[], [("versionId", S3_VERSION_ID)], [("partNumber", "2")]],
+    "PUT": [[], [("tagging", None)], [("partNumber", "7"), ("uploadId", S3_UPLOAD_ID)]],
+    "POST": [[("uploads", None)], [("uploadId", S3_UPLOAD_ID)]],
+    "DELETE": [[], [("versionId", S3_VERSION_ID)], [("tagging", None)], [("uploadId", S3_UPLOAD_ID)]],
+}
 
 
 def body_of(n: int, seed: int = 0) -> bytes:
