@@ -37,3 +37,6 @@ mod chunked;
 
 #[path = "it/moto.rs"]
 mod moto;
+
+#[path = "it/import.rs"]
+mod import;

@@ -244,7 +244,7 @@ for i, key_name in enumerate(S3_KEYS):
     for method in methods:
         n += 1
         options = common.S3_OBJECT_QUERIES[method]
-        query = quote_query(options[(n + i) % len(options)])
+        query = quote_query(options[(i // 3 if method == "POST" else n + i) % len(options)])
         target = path + ("?" + query if query else "")
         body = body_of(BODY_SIZES[i % len(BODY_SIZES)], i) if method in ("PUT", "POST") else b""
         headers = []
