@@ -666,6 +666,10 @@ for op, params, action, path in (
     ("copy_object", {"Bucket": BUCKET, "Key": S3_KEYS[0], "CopySource": {"Bucket": BUCKET, "Key": MPU_KEY}},
      "s3:PutObject", f"/{BUCKET}/" + quote_s3_key(S3_KEYS[0])),
 ):
-    runner.check(f"boto3 {op} {params['Key']!r} (reader, denied)", reader_denied(op, params, action, path))
+    extra = "".join(
+        [" VersionId" if "VersionId" in params else "",
+         " 1 MiB file-like body" if isinstance(params.get("Body"), io.BytesIO) else ""]
+    )
+    runner.check(f"boto3 {op} {params['Key']!r}{extra} (reader, denied)", reader_denied(op, params, action, path))
 
 runner.finish(min_passed=200)

@@ -533,12 +533,14 @@ def demo_denial(user: str, service: str, method: str, wire_path: str, query: str
     raise ValueError(f"demo_denial: service {service}")
 
 
-# A denied S3 write is answered as soon as its headers are verified (the
-# payload hash is in a header), without reading the body, and the connection
-# is closed, as S3 does. A client that writes a large body without
-# `Expect: 100-continue` may then get EPIPE/ECONNRESET instead of the 403, so
-# the raw senders keep the bodies of requests they expect to be denied small
-# (boto3, which sends `Expect: 100-continue`, is checked with 1 MiB).
+# A request signed with its payload hash in a header (S3, and every
+# aws4auth/awscurl request) is denied as soon as its headers are verified,
+# without reading the body, and the connection is then closed. A client that
+# writes a large body without `Expect: 100-continue` may get EPIPE/ECONNRESET
+# instead of the 403, and a keep-alive client may reuse the closed connection
+# (the 403 carries no `Connection: close`). So requests expected to be denied
+# carry small bodies, which are drained; boto3, which sends
+# `Expect: 100-continue`, is checked with 1 MiB.
 DENIED_BODY_MAX = 4096
 
 

@@ -4,7 +4,8 @@
 - /metrics parses with prometheus_client's own text parser;
 - the families tollgate promises are there;
 - `tollgate_requests_total` moves by exactly the traffic this script sends:
-  N allowed requests (botocore-signed), and denied ones per error code;
+  N allowed requests (botocore-signed), and denied ones per error code
+  (authorization denials, signed correctly, count as AccessDenied);
 - the request-duration histogram counts every proxied request;
 - the signing-key cache counts a miss then hits for a repeated key and day.
 """
@@ -58,11 +59,12 @@ def total(samples, name, **labels):
     return out
 
 
-def signed_get(key, service, path):
-    req = AWSRequest(method="GET", url=ctx.proxy + path)
+def signed_get(key, service, path, method="GET"):
+    req = AWSRequest(method=method, url=ctx.proxy + path)
     cls = botocore.auth.S3SigV4Auth if service == "s3" else botocore.auth.SigV4Auth
     cls(Credentials(key.access_key_id, key.secret_access_key), service, REGION).add_auth(req)
-    return send_raw(ctx.proxy, "GET", target_of(req.url), list(req.headers.items()))
+    return send_raw(ctx.proxy, method, target_of(req.url), list(req.headers.items()),
+                    b"" if method in ("PUT", "POST") else None)
 
 
 runner.begin("admin endpoints")
@@ -82,6 +84,7 @@ _, _, samples0 = before
 runner.begin("counters follow traffic")
 N_ALLOWED_ADMIN, N_ALLOWED_READER = 12, 5
 N_UNSIGNED, N_BAD_SIG, N_UNKNOWN = 4, 3, 2
+N_ACCESS_DENIED = 3
 allowed = 0
 for i in range(N_ALLOWED_ADMIN):
     service, path = (("s3", f"/metrics-bucket/obj-{i}") if i % 2 else ("execute-api", f"/prod/metrics/{i}"))
@@ -103,6 +106,16 @@ unknown = Key("nobody", UNKNOWN_ACCESS_KEY_ID, ADMIN.secret_access_key)
 for i in range(N_UNKNOWN):
     r = signed_get(unknown, "execute-api", f"/prod/metrics/unknown/{i}")
     runner.check(f"unknown key #{i}", common.check_error, r, 403, "InvalidClientTokenId")
+# Authorization denials (same signing scopes as the allowed traffic): the
+# reader's writes, and an S3 request Tollgate cannot map (even for admin).
+for i, method in enumerate(("PUT", "DELETE")):
+    path = f"/prod/metrics/reader/{i}"
+    r = signed_get(READER, "execute-api", path, method)
+    runner.check(f"reader {method} denied #{i}", common.check_denied, r, "reader", "execute-api:Invoke",
+                 common.api_arn(method, path))
+r = signed_get(ADMIN, "s3", "/metrics-bucket/obj?a=1")
+runner.check("unmappable s3 request", common.check_unmappable, r,
+             'unsupported s3 request: query parameter "a" with GetObject')
 # Admin-listener requests are not proxied requests and must not count.
 for _ in range(3):
     send_raw(ctx.admin, "GET", "/healthz")
@@ -126,7 +139,7 @@ for name, typ in REQUIRED_FAMILIES.items():
     runner.check(f"family {name} ({typ})", has_family)
 
 N_ALLOWED = N_ALLOWED_ADMIN + N_ALLOWED_READER
-N_DENIED = N_UNSIGNED + N_BAD_SIG + N_UNKNOWN
+N_DENIED = N_UNSIGNED + N_BAD_SIG + N_UNKNOWN + N_ACCESS_DENIED
 
 
 def delta(name, **labels):
@@ -145,7 +158,7 @@ runner.check("requests_total{outcome=allowed} (all codes)", lambda: eq(
 runner.check("requests_total{outcome=denied}", lambda: eq(
     "denied", delta("tollgate_requests_total", outcome="denied"), N_DENIED))
 for code, n in (("MissingAuthenticationToken", N_UNSIGNED), ("SignatureDoesNotMatch", N_BAD_SIG),
-                ("InvalidClientTokenId", N_UNKNOWN)):
+                ("InvalidClientTokenId", N_UNKNOWN), ("AccessDenied", N_ACCESS_DENIED)):
     runner.check(f"requests_total{{outcome=denied,error_code={code}}}", lambda: eq(
         code, delta("tollgate_requests_total", outcome="denied", error_code=code), n))
 runner.check("requests_total (everything)", lambda: eq(
@@ -161,13 +174,14 @@ runner.check("request_duration_seconds_sum grows", lambda: ensure(
 def cache_counts():
     hits = delta("tollgate_signing_key_cache_hits_total")
     misses = delta("tollgate_signing_key_cache_misses_total")
-    # Allowed traffic used 3 (key, day, region, service) scopes: admin with
-    # s3 and execute-api, reader with execute-api. Each of those requests
-    # looks its signing key up once; the bad-signature ones may or may not be
-    # counted. A fresh process misses once per scope, a warm one never.
+    # Allowed and AccessDenied traffic used 3 (key, day, region, service)
+    # scopes: admin with s3 and execute-api, reader with execute-api. Each of
+    # those requests looks its signing key up once (authorization comes after
+    # the signature check); the bad-signature ones may or may not be counted.
+    # A fresh process misses once per scope, a warm one never.
     lookups = hits + misses
-    ensure(N_ALLOWED <= lookups <= N_ALLOWED + N_BAD_SIG,
-           f"cache hits {hits:g} + misses {misses:g}: want {N_ALLOWED}..{N_ALLOWED + N_BAD_SIG} lookups")
+    lo, hi = N_ALLOWED + N_ACCESS_DENIED, N_ALLOWED + N_ACCESS_DENIED + N_BAD_SIG
+    ensure(lo <= lookups <= hi, f"cache hits {hits:g} + misses {misses:g}: want {lo}..{hi} lookups")
     ensure(misses <= 3, f"{misses:g} misses for 3 distinct scopes")
 
 

@@ -8,6 +8,13 @@ session token, UNSIGNED-PAYLOAD outside s3, expired and tampered presigned
 URLs, a missing or malformed Authorization header. Each expects the exact
 HTTP status and AWS error code (parsed from the XML or JSON body).
 
+Authorization (after authentication): the demo's `reader` gets 403
+AccessDenied with AWS's exact message for writes, even correctly signed; a
+bad signature on a request that would be denied is still a signature error;
+S3 requests Tollgate cannot map with certainty (unknown or repeated query
+parameters, a sub-resource the method does not take, two sub-resources, a raw
+`+` in the key) are refused with 403 AccessDenied, even for `admin`.
+
 Also: client-sent `x-tollgate-*` headers (signed or not, any case, repeated)
 never reach the upstream; the echo sees only the real principal.
 """
@@ -55,8 +62,10 @@ WRONG_REGION = "eu-west-1"
 BUCKET = "interop-bucket"
 
 # One S3 and one non-S3 request shape; both carry a query so it can be tampered.
+# S3: `?tagging` is PutObjectTagging for the PUTs (PutObject takes no query
+# parameter) and GetObjectTagging for the reader's GET.
 SHAPES = {
-    "s3": ("/interop-bucket/neg/obj%20key.txt", "versionId=1", "/interop-bucket/neg/other.txt"),
+    "s3": ("/interop-bucket/neg/obj%20key.txt", "tagging", "/interop-bucket/neg/other.txt"),
     "execute-api": ("/prod/neg/items", "x=1", "/prod/neg/other"),
 }
 
@@ -242,6 +251,80 @@ for fam in FAMILIES:
             runner.check(label, lambda: checker(thunk()))
 
 # --------------------------------------------------------------------------
+# Authorization: after authentication, with the demo's policies
+# --------------------------------------------------------------------------
+WRONG_READER = Key("reader", READER.access_key_id, READER.secret_access_key[::-1])
+S3_OBJ_PATH = "/interop-bucket/neg/r%C3%A9sum%C3%A9%20%2B%20notes.txt"
+S3_OBJ_ARN = "arn:aws:s3:::interop-bucket/neg/r\u00e9sum\u00e9 + notes.txt"
+
+
+def denied(action, resource, method="PUT"):
+    def check(resp):
+        common.check_denied(resp, "reader", action, resource, method=method)
+    return check
+
+
+def unmappable(reason, method="GET"):
+    def check(resp):
+        common.check_unmappable(resp, reason, method=method)
+    return check
+
+
+def authz_cases(fam, service):
+    def send(key, method, target, body=b"", headers=()):
+        return fam.sign(key, service, method, target, headers=list(headers), body=body).send()
+
+    ct = [("Content-Type", "application/octet-stream")]
+    if service == "execute-api":
+        api = "/prod/neg/orders/%C3%A9t%C3%A9%2F42"
+        return [
+            ("reader POST: AccessDenied", lambda: send(READER, "POST", api + "?x=1&x=2", b"{}", ct),
+             denied("execute-api:Invoke", f"{common.API_ARN_PREFIX}/POST/prod/neg/orders/\u00e9t\u00e9/42")),
+            ("reader DELETE: AccessDenied", lambda: send(READER, "DELETE", api),
+             denied("execute-api:Invoke", f"{common.API_ARN_PREFIX}/DELETE/prod/neg/orders/\u00e9t\u00e9/42")),
+            ("reader HEAD: allowed", lambda: send(READER, "HEAD", api),
+             lambda r: ensure(r.status == 200, f"reader HEAD: {r.brief()}")),
+            ("reader PUT, wrong secret: signature error first",
+             lambda: send(WRONG_READER, "PUT", api, b"{}", ct), expect(403, "SignatureDoesNotMatch")),
+        ]
+    return [
+        ("reader PUT: AccessDenied", lambda: send(READER, "PUT", S3_OBJ_PATH, b"data", ct),
+         denied("s3:PutObject", S3_OBJ_ARN)),
+        ("reader DELETE ?versionId: AccessDenied", lambda: send(READER, "DELETE", S3_OBJ_PATH + "?versionId=v1"),
+         denied("s3:DeleteObjectVersion", S3_OBJ_ARN)),
+        ("reader PUT ?tagging: AccessDenied", lambda: send(READER, "PUT", S3_OBJ_PATH + "?tagging", b"<T/>", ct),
+         denied("s3:PutObjectTagging", S3_OBJ_ARN)),
+        ("reader HEAD ?versionId: allowed", lambda: send(READER, "HEAD", S3_OBJ_PATH + "?versionId=v1"),
+         lambda r: ensure(r.status == 200, f"reader HEAD: {r.brief()}")),
+        ("reader PUT, wrong secret: signature error first",
+         lambda: send(WRONG_READER, "PUT", S3_OBJ_PATH, b"data", ct), expect(403, "SignatureDoesNotMatch")),
+        ("admin GET ?a=1: unmappable", lambda: send(ADMIN, "GET", S3_OBJ_PATH + "?a=1"),
+         unmappable('unsupported s3 request: query parameter "a" with GetObject')),
+        ("admin PUT ?versionId: unmappable", lambda: send(ADMIN, "PUT", S3_OBJ_PATH + "?versionId=v1", b"x", ct),
+         unmappable('unsupported s3 request: query parameter "versionId" with PutObject')),
+        ("admin GET duplicate versionId: unmappable",
+         lambda: send(ADMIN, "GET", S3_OBJ_PATH + "?versionId=v1&versionId=v2"),
+         unmappable('duplicate query parameter "versionId"')),
+        ("admin POST ?tagging: unmappable", lambda: send(ADMIN, "POST", S3_OBJ_PATH + "?tagging", b"<T/>", ct),
+         unmappable("unsupported s3 request: POST ?tagging on an object")),
+        ("admin GET ?uploads on an object: unmappable", lambda: send(ADMIN, "GET", S3_OBJ_PATH + "?uploads"),
+         unmappable("unsupported s3 request: GET ?uploads on an object")),
+        ("admin GET ?tagging&acl: unmappable", lambda: send(ADMIN, "GET", S3_OBJ_PATH + "?tagging&acl"),
+         unmappable("unsupported s3 request: two sub-resources: ?tagging and ?acl")),
+        ("admin PUT raw '+' in the key: unmappable", lambda: send(ADMIN, "PUT", "/interop-bucket/neg/a+b", b"x", ct),
+         unmappable("ambiguous raw '+' in the object key: send %2B for a plus or %20 for a space")),
+        ("admin PUT %2B in the key: allowed", lambda: send(ADMIN, "PUT", "/interop-bucket/neg/a%2Bb", b"x", ct),
+         expect_ok(ADMIN)),
+    ]
+
+
+for fam in FAMILIES:
+    for service in ("s3", "execute-api"):
+        runner.begin(f"{fam.name} {service} authorization")
+        for label, thunk, checker in authz_cases(fam, service):
+            runner.check(label, lambda: checker(thunk()))
+
+# --------------------------------------------------------------------------
 # Presigned URLs
 # --------------------------------------------------------------------------
 runner.begin("presigned")
@@ -281,6 +364,13 @@ for fam in FAMILIES[:2]:
             ),
         )
 
+for fam in FAMILIES[:2]:
+    runner.check(
+        f"{fam.name} s3: presigned GET ?a=1 (unmappable)",
+        lambda: unmappable('unsupported s3 request: query parameter "a" with GetObject')(
+            send_raw(ctx.proxy, "GET", fam.presign(ADMIN, "s3", S3_OBJ + "?a=1"))),
+    )
+
 s3 = boto3.client(
     "s3", endpoint_url=ctx.proxy, region_name=REGION,
     aws_access_key_id=ADMIN.access_key_id, aws_secret_access_key=ADMIN.secret_access_key,
@@ -289,6 +379,16 @@ s3 = boto3.client(
 short = s3.generate_presigned_url("get_object", Params={"Bucket": BUCKET, "Key": "neg/short"}, ExpiresIn=1)
 runner.check("boto3 presigned GET, valid", lambda: expect_ok(ADMIN)(send_raw(ctx.proxy, "GET", target_of(
     s3.generate_presigned_url("get_object", Params={"Bucket": BUCKET, "Key": "neg/ok"}, ExpiresIn=60)))))
+reader_s3 = boto3.client(
+    "s3", endpoint_url=ctx.proxy, region_name=REGION,
+    aws_access_key_id=READER.access_key_id, aws_secret_access_key=READER.secret_access_key,
+    config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
+)
+runner.check("boto3 presigned PUT by the reader: AccessDenied", lambda: denied(
+    "s3:PutObject", "arn:aws:s3:::interop-bucket/neg/r\u00e9sum\u00e9.txt")(send_raw(
+        ctx.proxy, "PUT", target_of(reader_s3.generate_presigned_url(
+            "put_object", Params={"Bucket": BUCKET, "Key": "neg/r\u00e9sum\u00e9.txt"}, ExpiresIn=60)),
+        [], b"data")))
 time.sleep(2.5)
 runner.check(
     "boto3 presigned GET, ExpiresIn=1 used 2.5 s later",
@@ -338,8 +438,11 @@ runner.check("Authorization without Credential", lambda: expect(400, "Incomplete
 runner.begin("awscurl")
 
 
-def awscurl(key, service, url_path, *, region=REGION, token=None, clock=None):
-    argv = ["-X", "GET", "--service", service, "--region", region, ctx.proxy + url_path]
+def awscurl(key, service, url_path, *, region=REGION, token=None, clock=None, method="GET", data=None):
+    argv = ["-X", method, "--service", service, "--region", region]
+    if data is not None:
+        argv += ["-H", "Content-Type: application/json", "-d", data]
+    argv.append(ctx.proxy + url_path)
     return common.run_awscurl(argv, key.access_key_id, key.secret_access_key,
                               session_token=token, clock_offset_seconds=clock).resp
 
@@ -366,6 +469,18 @@ for service, path in (("s3", "/interop-bucket/neg/awscurl.txt"), ("execute-api",
          else expect(403, "SignatureDoesNotMatch", message_prefix="Signature not yet current:")),
     ):
         runner.check(f"{service}: {label}", lambda: checker(thunk()))
+
+runner.check("s3: reader PUT (AccessDenied)", lambda: denied(
+    "s3:PutObject", "arn:aws:s3:::interop-bucket/neg/awscurl \u00e9t\u00e9.txt")(
+        awscurl(READER, "s3", "/interop-bucket/neg/awscurl \u00e9t\u00e9.txt", method="PUT", data="x")))
+runner.check("execute-api: reader DELETE (AccessDenied)", lambda: denied(
+    "execute-api:Invoke", f"{common.API_ARN_PREFIX}/DELETE/prod/neg/awscurl")(
+        awscurl(READER, "execute-api", "/prod/neg/awscurl", method="DELETE")))
+runner.check("s3: reader PUT, wrong secret (signature error first)", lambda: expect(403, "SignatureDoesNotMatch")(
+    awscurl(WRONG_READER, "s3", "/interop-bucket/neg/awscurl.txt", method="PUT", data="x")))
+runner.check("s3: GET ?a=1 (unmappable)", lambda: unmappable(
+    'unsupported s3 request: query parameter "a" with GetObject')(
+        awscurl(ADMIN, "s3", "/interop-bucket/neg/awscurl.txt?a=1")))
 
 # --------------------------------------------------------------------------
 # Spoofed identity headers never reach the upstream

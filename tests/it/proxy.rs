@@ -275,7 +275,16 @@ fn recording_upstream() -> (String, mpsc::Receiver<Seen>) {
                 let mut chunk = [0u8; 16384];
                 let head_end = loop {
                     match s.read(&mut chunk) {
-                        Ok(0) | Err(_) => return,
+                        Ok(0) | Err(_) => {
+                            // Closed before a whole request head arrived: nothing usable
+                            // reached the upstream (reported as an incomplete request).
+                            let _ = tx.send(Seen {
+                                head: String::from_utf8_lossy(&buf).into_owned(),
+                                declared_length: 1,
+                                received: 0,
+                            });
+                            return;
+                        }
                         Ok(n) => buf.extend_from_slice(&chunk[..n]),
                     }
                     if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
