@@ -71,6 +71,14 @@ pub async fn handle(
     let request_id = new_request_id();
     let snapshot = state.snapshot.load_full();
     let protocol = Protocol::of(req.headers());
+    // An HTTP/1 request with a body that a refusal leaves unread cannot keep its connection:
+    // say so, so the client does not race hyper closing it.
+    let http1_with_body = req.version() < http::Version::HTTP_2
+        && (req.headers().contains_key(http::header::TRANSFER_ENCODING)
+            || req
+                .headers()
+                .get(http::header::CONTENT_LENGTH)
+                .is_some_and(|v| v.as_bytes() != b"0"));
     let result = process(state, &snapshot, req, peer, &request_id).await;
     let (outcome, code, mut resp) = match result {
         Ok(resp) => ("allowed", "none", resp),
@@ -110,6 +118,10 @@ pub async fn handle(
                 if let Ok(v) = HeaderValue::from_str(err.code) {
                     resp.headers_mut().insert("x-amzn-errortype", v);
                 }
+            }
+            if http1_with_body {
+                resp.headers_mut()
+                    .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
             }
             (outcome, err.code, resp)
         }

@@ -33,7 +33,7 @@ from concurrent.futures import ThreadPoolExecutor
 import requests
 
 import common
-from common import API_PATHS, BODY_SIZES, REGION, body_of, check_echo, ensure
+from common import API_PATHS, BODY_SIZES, REGION, body_of, ensure
 
 ctx = common.parse_args("awscurl")
 runner = common.Runner(ctx, "awscurl")

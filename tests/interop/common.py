@@ -537,10 +537,11 @@ def demo_denial(user: str, service: str, method: str, wire_path: str, query: str
 # aws4auth/awscurl request) is denied as soon as its headers are verified,
 # without reading the body, and the connection is then closed. A client that
 # writes a large body without `Expect: 100-continue` may get EPIPE/ECONNRESET
-# instead of the 403, and a keep-alive client may reuse the closed connection
-# (the 403 carries no `Connection: close`). So requests expected to be denied
-# carry small bodies, which are drained; boto3, which sends
-# `Expect: 100-continue`, is checked with 1 MiB.
+# instead of the 403, and a keep-alive client may reuse the closed connection:
+# the 403 carries no `Connection: close`, and even a 1-byte body is sometimes
+# left unread. So requests expected to be denied carry small bodies and, when
+# a client pools connections, `Connection: close`; boto3, which sends
+# `Expect: 100-continue` for file-like bodies, is checked with 1 MiB.
 DENIED_BODY_MAX = 4096
 
 

@@ -418,3 +418,38 @@ fn aws_json_rest_and_resource_policies() {
         403
     );
 }
+
+#[test]
+fn refusals_that_leave_a_body_unread_close_the_connection() {
+    use std::io::{Read, Write};
+    let tg = Tollgate::demo();
+    let reader = tg.key("reader");
+    let url = format!("{}/orders", tg.proxy_url());
+    let body = vec![b'x'; 100_000];
+    let headers = signed_headers(
+        "POST",
+        &url,
+        "execute-api",
+        SignableBody::Bytes(&body),
+        &[],
+        (&reader.access_key_id, &reader.secret_access_key),
+    );
+    let mut s = std::net::TcpStream::connect(&tg.proxy_addr).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let mut head = String::from("POST /orders HTTP/1.1\r\n");
+    for (k, v) in &headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str(&format!("content-length: {}\r\n\r\n", body.len()));
+    s.write_all(head.as_bytes()).unwrap();
+    let _ = s.write_all(&body);
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    let text = String::from_utf8_lossy(&out).to_ascii_lowercase();
+    assert!(text.starts_with("http/1.1 403"), "{text}");
+    assert!(
+        text.contains("\r\nconnection: close\r\n"),
+        "a refusal with an unread body must say it closes the connection:\n{text}"
+    );
+}
