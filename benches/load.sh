@@ -103,11 +103,31 @@ taskset -c 1 "$PASS" --listen 127.0.0.1:0 --upstream "http://$ECHO_ADDR" >"$TMP/
 PASS_PID=$!; PIDS+=("$PASS_PID")
 PASS_ADDR=$(wait_addr "$TMP/pass.log" "passthrough listening on" "$PASS_PID")
 
-# A temporary Tollgate config: one user with an allow-all inline policy and a fresh key.
+# A temporary Tollgate config: one user, a fresh key, ten policies, a REST route mapping.
 KEYS=$("$BIN" keys create)
 AKID=$(sed -n 's/^access_key_id = "\(.*\)"$/\1/p' <<<"$KEYS")
 SECRET=$(sed -n 's/^secret_access_key = "\(.*\)"$/\1/p' <<<"$KEYS")
 [[ -n $AKID && -n $SECRET ]] || die "could not parse 'tollgate keys create' output"
+# Ten managed policies with 50 statements in all (conditions, wildcards, a Deny), one of which
+# allows the request: authentication + authorization as a real principal would see it.
+POLICY_NAMES=()
+POLICIES_TOML=""
+for i in $(seq 0 9); do
+    POLICY_NAMES+=("\"Team$i\"")
+    widget=$((i * 1000)); [[ $i == 2 ]] && widget=1234
+    cat >"$TMP/team$i.json" <<EOF
+{ "Version": "2012-10-17", "Statement": [
+  { "Sid": "Read$i", "Effect": "Allow", "Action": ["svc$i:Get*", "svc$i:List*"], "Resource": "arn:aws:svc$i:*:123456789012:thing/*",
+    "Condition": { "StringEquals": { "aws:PrincipalTag/team": "load" } } },
+  { "Sid": "Write$i", "Effect": "Allow", "Action": ["svc$i:Put*", "svc$i:Delete*"], "Resource": "arn:aws:svc$i:*:123456789012:thing/\${aws:username}/*" },
+  { "Sid": "Net$i", "Effect": "Deny", "Action": "svc$i:*", "Resource": "*", "Condition": { "NotIpAddress": { "aws:SourceIp": ["127.0.0.0/8", "10.0.0.0/8"] } } },
+  { "Sid": "Tags$i", "Effect": "Allow", "Action": "svc$i:TagResource", "Resource": "*", "Condition": { "ForAllValues:StringEquals": { "aws:TagKeys": ["team", "cost"] } } },
+  { "Sid": "Widgets$i", "Effect": "Allow", "Action": "widgets:GetWidget", "Resource": "arn:aws:widgets:us-east-1:123456789012:widget/$widget",
+    "Condition": { "Bool": { "aws:SecureTransport": "false" }, "IpAddress": { "aws:SourceIp": "127.0.0.0/8" } } }
+] }
+EOF
+    POLICIES_TOML+="[[policies]]"$'\n'"name = \"Team$i\""$'\n'"file = \"team$i.json\""$'\n\n'
+done
 cat >"$TMP/tollgate.toml" <<EOF
 secrets_file = "tollgate.secrets.toml"
 
@@ -126,15 +146,24 @@ url = "http://$ECHO_ADDR"
 id = "123456789012"
 name = "load"
 
+$POLICIES_TOML
 [[users]]
 name = "loadgen"
-inline_policies = { AllowAll = "allow-all.json" }
+policies = [$(IFS=,; echo "${POLICY_NAMES[*]}")]
+tags = { team = "load" }
 
 [[users.access_keys]]
 id = "$AKID"
-EOF
-cat >"$TMP/allow-all.json" <<'EOF'
-{ "Version": "2012-10-17", "Statement": [ { "Effect": "Allow", "Action": "*", "Resource": "*" } ] }
+
+[[mappings]]
+service = "execute-api"
+mode = "rest"
+
+[[mappings.routes]]
+method = "GET"
+path = "/api/v1/widgets/{id}"
+action = "widgets:GetWidget"
+resource = "arn:aws:widgets:\${region}:\${account}:widget/{id}"
 EOF
 printf '[access_keys]\n%s = "%s"\n' "$AKID" "$SECRET" >"$TMP/tollgate.secrets.toml"
 chmod 600 "$TMP/tollgate.secrets.toml"

@@ -68,6 +68,45 @@ pub struct Principal {
     pub unique_id: String,
     /// Its tags, as `aws:PrincipalTag/*` will see them.
     pub tags: Vec<(String, String)>,
+    /// The policy engine's view, built once (authorization reads it on every request).
+    policy: crate::policy::PrincipalInfo,
+}
+
+impl Principal {
+    /// An IAM user.
+    pub fn iam_user(
+        arn: String,
+        account_id: String,
+        name: String,
+        unique_id: String,
+        tags: Vec<(String, String)>,
+    ) -> Self {
+        let policy = crate::policy::PrincipalInfo {
+            kind: crate::policy::PrincipalType::User,
+            arn: arn.clone(),
+            account: account_id.clone(),
+            role_arn: None,
+            user_id: unique_id.clone(),
+            user_name: Some(name.clone()),
+            tags: tags.clone(),
+            service: None,
+            has_boundary: false,
+        };
+        Self {
+            kind: PrincipalKind::IamUser,
+            arn,
+            account_id,
+            name,
+            unique_id,
+            tags,
+            policy,
+        }
+    }
+
+    /// The policy engine's view of this principal.
+    pub fn policy_info(&self) -> &crate::policy::PrincipalInfo {
+        &self.policy
+    }
 }
 
 /// One long-term access key.
@@ -130,14 +169,13 @@ mod tests {
     fn secret_key_debug_hides_secret() {
         let k = SecretKey::new("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY");
         assert_eq!(format!("{k:?}"), "SecretKey(***)");
-        let p = Arc::new(Principal {
-            kind: PrincipalKind::IamUser,
-            arn: "arn:aws:iam::123456789012:user/a".into(),
-            account_id: "123456789012".into(),
-            name: "a".into(),
-            unique_id: "AIDAEXAMPLE".into(),
-            tags: vec![],
-        });
+        let p = Arc::new(Principal::iam_user(
+            "arn:aws:iam::123456789012:user/a".into(),
+            "123456789012".into(),
+            "a".into(),
+            "AIDAEXAMPLE".into(),
+            vec![],
+        ));
         let ak = AccessKey {
             id: "AKIAEXAMPLE".into(),
             secret: k,

@@ -29,6 +29,9 @@ pub struct Metrics {
     pub cache_misses: IntCounter,
     /// `tollgate_config_generation`.
     pub config_generation: IntGauge,
+    /// The allowed-request series, resolved once (the hot path skips the label lookup).
+    allowed: IntCounter,
+    allowed_duration: prometheus::Histogram,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -89,8 +92,8 @@ impl Metrics {
         registry.register(Box::new(cache_misses.clone()))?;
         registry.register(Box::new(config_generation.clone()))?;
         // Pre-create the common series so dashboards see zeros rather than gaps.
-        requests.with_label_values(&["allowed", "none"]);
-        duration.with_label_values(&["allowed"]);
+        let allowed = requests.with_label_values(&["allowed", "none"]);
+        let allowed_duration = duration.with_label_values(&["allowed"]);
         for kind in ["connect", "timeout", "reset"] {
             upstream_errors.with_label_values(&[kind]);
         }
@@ -102,7 +105,22 @@ impl Metrics {
             cache_hits,
             cache_misses,
             config_generation,
+            allowed,
+            allowed_duration,
         })
+    }
+
+    /// Counts one decided request and its duration (seconds).
+    pub fn record(&self, outcome: &str, error_code: &str, seconds: f64) {
+        if outcome == "allowed" {
+            self.allowed.inc();
+            self.allowed_duration.observe(seconds);
+        } else {
+            self.requests
+                .with_label_values(&[outcome, error_code])
+                .inc();
+            self.duration.with_label_values(&[outcome]).observe(seconds);
+        }
     }
 
     /// The Prometheus text exposition of every metric.

@@ -7,10 +7,8 @@ use std::net::IpAddr;
 use super::mapping::{self, Mapped, TemplateVars};
 use super::message::access_denied_message;
 use crate::config::{MappingMode, Snapshot};
-use crate::credentials::{Principal, PrincipalKind};
-use crate::policy::{
-    evaluate, Decision, Outcome, Policies, PrincipalInfo, PrincipalType, RequestContext,
-};
+use crate::credentials::Principal;
+use crate::policy::{evaluate, Decision, Outcome, Policies, PrincipalInfo, RequestContext};
 use crate::sigv4::HttpRequest;
 
 /// What the proxy knows about a request beyond its HTTP content.
@@ -73,20 +71,8 @@ pub struct Authorized {
 }
 
 /// The policy engine's view of an authenticated principal.
-pub fn principal_info(p: &Principal) -> PrincipalInfo {
-    match p.kind {
-        PrincipalKind::IamUser => PrincipalInfo {
-            kind: PrincipalType::User,
-            arn: p.arn.clone(),
-            account: p.account_id.clone(),
-            role_arn: None,
-            user_id: p.unique_id.clone(),
-            user_name: Some(p.name.clone()),
-            tags: p.tags.clone(),
-            service: None,
-            has_boundary: false,
-        },
-    }
+pub fn principal_info(p: &Principal) -> &PrincipalInfo {
+    p.policy_info()
 }
 
 fn map_request(
@@ -269,7 +255,7 @@ pub fn authorize(
     let info = principal_info(principal);
     let main = decide(
         snapshot,
-        &info,
+        info,
         &mapped.action,
         &mapped.resource,
         &mapped.keys,
@@ -278,12 +264,12 @@ pub fn authorize(
         facts,
     );
     if main.outcome != Outcome::Allowed {
-        return Err(denied(&info, &mapped.action, &mapped.resource, main));
+        return Err(denied(info, &mapped.action, &mapped.resource, main));
     }
     for (action, resource) in &mapped.also {
         let d = decide(
             snapshot,
-            &info,
+            info,
             action,
             resource,
             &mapped.keys,
@@ -292,7 +278,7 @@ pub fn authorize(
             facts,
         );
         if d.outcome != Outcome::Allowed {
-            return Err(denied(&info, action, resource, d));
+            return Err(denied(info, action, resource, d));
         }
     }
     Ok(Authorized {

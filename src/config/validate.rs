@@ -15,7 +15,7 @@ use super::{
     Account, AuthSettings, Finding, Group, Index, InlinePolicy, Listeners, ManagedPolicy, Role,
     Snapshot, UpstreamSettings, UpstreamTarget, User,
 };
-use crate::credentials::{AccessKey, KeyStatus, KeyStore, Principal, PrincipalKind, SecretKey};
+use crate::credentials::{AccessKey, KeyStatus, KeyStore, Principal, SecretKey};
 use crate::policy::{CompiledPolicy, PolicySet, PolicyType};
 
 mod access;
@@ -106,14 +106,13 @@ pub(crate) fn compile(v: Validated, generation: u64) -> Snapshot {
         .users
         .iter()
         .map(|u| {
-            Arc::new(Principal {
-                kind: PrincipalKind::IamUser,
-                arn: u.arn.clone(),
-                account_id: u.account.clone(),
-                name: u.name.clone(),
-                unique_id: u.unique_id.clone(),
-                tags: u.tags.clone(),
-            })
+            Arc::new(Principal::iam_user(
+                u.arn.clone(),
+                u.account.clone(),
+                u.name.clone(),
+                u.unique_id.clone(),
+                u.tags.clone(),
+            ))
         })
         .collect();
     let keys = KeyStore::new(v.keys.into_iter().filter_map(|k| {
