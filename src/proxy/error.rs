@@ -156,24 +156,18 @@ impl AwsError {
                 let form = claimed.map_or(AuthForm::Header, |c| c.0);
                 Self::from_sigv4(e, s3, json, expected_region, form)
             }
-            AuthError::UnknownKey { access_key_id, .. } => {
+            // An inactive key is refused like an unknown one; only the non-S3 message differs,
+            // as in AWS.
+            AuthError::UnknownKey { access_key_id, .. } | AuthError::InactiveKey { access_key_id, .. } => {
                 if s3 {
                     Self::client(StatusCode::FORBIDDEN, "InvalidAccessKeyId", "The AWS Access Key Id you provided does not exist in our records.")
                         .with("AWSAccessKeyId", access_key_id.clone())
                 } else if json {
                     Self::client(StatusCode::BAD_REQUEST, "UnrecognizedClientException", "The security token included in the request is invalid.")
+                } else if matches!(err, AuthError::InactiveKey { .. }) {
+                    Self::client(StatusCode::FORBIDDEN, "InvalidClientTokenId", "The security token included in the request is invalid.")
                 } else {
                     Self::client(StatusCode::FORBIDDEN, "InvalidClientTokenId", "The AWS access key provided does not exist in our records.")
-                }
-            }
-            AuthError::InactiveKey { access_key_id, .. } => {
-                if s3 {
-                    Self::client(StatusCode::FORBIDDEN, "InvalidAccessKeyId", "The AWS Access Key Id you provided does not exist in our records.")
-                        .with("AWSAccessKeyId", access_key_id.clone())
-                } else if json {
-                    Self::client(StatusCode::BAD_REQUEST, "UnrecognizedClientException", "The security token included in the request is invalid.")
-                } else {
-                    Self::client(StatusCode::FORBIDDEN, "InvalidClientTokenId", "The security token included in the request is invalid.")
                 }
             }
             AuthError::InvalidSessionToken { .. } => {

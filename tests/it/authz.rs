@@ -264,12 +264,7 @@ fn org_tollgate(dir: &Path) -> Tollgate {
         .iter()
         .map(|id| format!("{id} = \"{SECRET}\"\n"))
         .collect();
-    std::fs::write(&secrets, format!("[access_keys]\n{body}")).unwrap();
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&secrets, std::fs::Permissions::from_mode(0o600)).unwrap();
-    }
+    crate::support::write_private(&secrets, &format!("[access_keys]\n{body}"));
     Tollgate::start(
         &[
             "serve",

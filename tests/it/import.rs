@@ -519,16 +519,10 @@ fn access_keys_can_be_added_with_a_secrets_file() {
     let example = std::fs::read_to_string(out.join("tollgate.secrets.toml.example")).unwrap();
     assert!(example.contains("[access_keys]"), "{example}");
     let secrets = out.join("tollgate.secrets.toml");
-    std::fs::write(
+    crate::support::write_private(
         &secrets,
-        format!("{example}AKIAYVKZ2M4QALICE001 = \"wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\"\n"),
-    )
-    .unwrap();
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&secrets, std::fs::Permissions::from_mode(0o600)).unwrap();
-    }
+        &format!("{example}AKIAYVKZ2M4QALICE001 = \"wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\"\n"),
+    );
     let (code, stdout, stderr) = check(&config_path);
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains("2 users, 1 access keys"), "{stdout}");

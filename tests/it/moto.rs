@@ -78,12 +78,7 @@ mode = "s3"
         .map(|(_, k)| format!("{k} = \"{SECRET}\"\n"))
         .collect();
     let path = dir.join("secrets.toml");
-    std::fs::write(&path, format!("[access_keys]\n{secrets}")).unwrap();
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
-    }
+    crate::support::write_private(&path, &format!("[access_keys]\n{secrets}"));
     dir.join("tollgate.toml").to_string_lossy().into_owned()
 }
 

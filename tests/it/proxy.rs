@@ -74,16 +74,10 @@ mode = "s3"
     );
     std::fs::write(dir.join("tollgate.toml"), config).unwrap();
     let secrets = dir.join("secrets.toml");
-    std::fs::write(
+    crate::support::write_private(
         &secrets,
-        format!("[access_keys]\n{KEY_ID} = \"{SECRET}\"\n"),
-    )
-    .unwrap();
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&secrets, std::fs::Permissions::from_mode(0o600)).unwrap();
-    }
+        &format!("[access_keys]\n{KEY_ID} = \"{SECRET}\"\n"),
+    );
     dir.join("tollgate.toml").to_string_lossy().into_owned()
 }
 

@@ -287,3 +287,13 @@ fn unquote(v: &str) -> String {
     }
     v.to_owned()
 }
+
+/// Writes a file only its owner may read (Tollgate refuses group/other-readable secrets files).
+pub fn write_private(path: &std::path::Path, text: &str) {
+    std::fs::write(path, text).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+}
