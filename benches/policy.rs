@@ -14,7 +14,7 @@
 //!   `ForAllValues`. Requests:
 //!   - `get`: `s3:GetObject` on `arn:aws:s3:::atlas-data/reports/2024/q1.csv` from 203.0.113.5
 //!     over TLS in us-east-1 — allowed by `AtlasData.AtlasRead` (`s3:Get*` + PrincipalTag +
-//!     IpAddress + Bool) after the guardrails and 4 other s3 candidates are checked;
+//!     IpAddress + Bool) after 5 `Deny` and 3 other `Allow` candidates are checked;
 //!   - `put`: `s3:PutObject` on `atlas-data/incoming/…` with `aws:TagKeys = [project, owner]` and
 //!     SSE `aws:kms` — allowed by `AtlasData.AtlasIncomingWrite` (`ForAllValues` on the tag keys).
 //! - **(b)** an "account" policy set of 2,000 policies: the 10 of (a), 10 per-team S3 bucket
@@ -65,9 +65,9 @@
 //!   Cedar template link would do; this favours Cedar slightly). Variables used as whole condition
 //!   values become attribute comparisons (`principal.name`, `principal.getTag("team")`).
 //!
-//! Before measuring, 30 requests (allows, explicit and implicit denies, missing keys) are
-//! evaluated by both engines and must agree, and the measured requests must be allowed by the
-//! intended statement.
+//! Before measuring, 30 requests (allows, explicit and implicit denies, missing and multivalued
+//! keys) against (a) and the same 30 plus 4 service requests against (b) are evaluated by both
+//! engines and must agree, and the measured requests must be allowed by the intended statement.
 //!
 //! Run: `cargo bench --bench policy`; results in `target/criterion/<group>/<function>/`.
 #![allow(

@@ -176,9 +176,11 @@ pub(crate) fn write_canonical_uri(
 }
 
 fn needs_normalizing(path: &str) -> bool {
+    // A dot segment always follows a `/` (the path starts with one), so paths without `/.` or
+    // `//` (nearly all) skip the segment scan.
     !path.starts_with('/')
         || path.contains("//")
-        || path.split('/').any(|seg| seg == "." || seg == "..")
+        || (path.contains("/.") && path.split('/').any(|seg| seg == "." || seg == ".."))
 }
 
 /// RFC 3986 dot-segment removal plus merging of repeated slashes, as AWS's signers do.

@@ -60,6 +60,9 @@ pub struct Parsed<'a> {
     /// Header or query form.
     pub form: AuthForm,
     credential: Cow<'a, str>,
+    /// Byte offsets of the last four `/` of the credential (key/date/region/service/term), found
+    /// once; `None` when it has fewer parts.
+    slashes: Option<[usize; 4]>,
     signed_headers: Cow<'a, str>,
     /// The signature the client sent.
     pub signature: Signature,
@@ -82,7 +85,12 @@ fn incomplete(msg: impl Into<String>) -> SigV4Error {
     SigV4Error::Incomplete(msg.into())
 }
 
-fn header_str<'a>(req: &HttpRequest<'a>, name: &str) -> Option<&'a str> {
+/// Header names read on every request, parsed once (a `&str` lookup re-parses the name).
+const X_AMZ_DATE: http::HeaderName = http::HeaderName::from_static("x-amz-date");
+const X_AMZ_SECURITY_TOKEN: http::HeaderName = http::HeaderName::from_static("x-amz-security-token");
+const X_AMZ_CONTENT_SHA256: http::HeaderName = http::HeaderName::from_static("x-amz-content-sha256");
+
+fn header_str<'a>(req: &HttpRequest<'a>, name: &http::HeaderName) -> Option<&'a str> {
     // The last value wins for single-valued auth headers, as AWS does for Authorization.
     req.headers
         .get_all(name)
@@ -163,7 +171,7 @@ pub fn parse<'a>(req: &HttpRequest<'a>, now: i64, skew: i64) -> Result<Parsed<'a
 }
 
 fn parse_header<'a>(req: &HttpRequest<'a>) -> Result<Parsed<'a>, SigV4Error> {
-    let value = header_str(req, "authorization")
+    let value = header_str(req, &http::header::AUTHORIZATION)
         .ok_or_else(|| incomplete("Authorization header is not valid ASCII"))?;
     let value = value.trim();
     let (algorithm, rest) = value.split_once(' ').unwrap_or((value, ""));
@@ -197,9 +205,9 @@ fn parse_header<'a>(req: &HttpRequest<'a>) -> Result<Parsed<'a>, SigV4Error> {
     let credential = credential.ok_or_else(|| missing("Credential"))?;
     let signed_headers = signed_headers.ok_or_else(|| missing("SignedHeaders"))?;
     let signature = signature.ok_or_else(|| missing("Signature"))?;
-    let date = match header_str(req, "x-amz-date") {
+    let date = match header_str(req, &X_AMZ_DATE) {
         Some(d) => AmzDate::parse(d.trim()).ok_or_else(|| SigV4Error::BadDate(d.to_owned()))?,
-        None => match header_str(req, "date") {
+        None => match header_str(req, &http::header::DATE) {
             Some(d) => AmzDate::parse_http_date(d.trim())
                 .or_else(|| AmzDate::parse(d.trim()))
                 .ok_or_else(|| SigV4Error::BadDate(d.to_owned()))?,
@@ -216,13 +224,14 @@ fn parse_header<'a>(req: &HttpRequest<'a>) -> Result<Parsed<'a>, SigV4Error> {
     let service = service_of(credential);
     Ok(Parsed {
         form: AuthForm::Header,
+        slashes: slashes_of(credential),
         credential: Cow::Borrowed(credential),
         signed_headers: Cow::Borrowed(signed_headers),
         signature,
         date,
         expires: None,
-        security_token: header_str(req, "x-amz-security-token").map(Cow::Borrowed),
-        payload: header_str(req, "x-amz-content-sha256").map(Cow::Borrowed),
+        security_token: header_str(req, &X_AMZ_SECURITY_TOKEN).map(Cow::Borrowed),
+        payload: header_str(req, &X_AMZ_CONTENT_SHA256).map(Cow::Borrowed),
         rules: CanonicalRules::for_service(service),
         omit_query_token: false,
         alternative: 0,
@@ -274,10 +283,11 @@ fn parse_query<'a>(req: &HttpRequest<'a>) -> Result<Parsed<'a>, SigV4Error> {
     let security_token = match p.token {
         Some(t) => Some(decode_param(t)?),
         // A "header-after" signer leaves the token out of the query and signs nothing of it.
-        None => header_str(req, "x-amz-security-token").map(Cow::Borrowed),
+        None => header_str(req, &X_AMZ_SECURITY_TOKEN).map(Cow::Borrowed),
     };
     Ok(Parsed {
         form: AuthForm::Query,
+        slashes: slashes_of(&credential),
         credential,
         signed_headers,
         signature,
@@ -293,20 +303,39 @@ fn parse_query<'a>(req: &HttpRequest<'a>) -> Result<Parsed<'a>, SigV4Error> {
 
 /// The service part of a credential (4th from the right), or `""`.
 fn service_of(credential: &str) -> &str {
-    credential.rsplit('/').nth(1).unwrap_or("")
+    match slashes_of(credential) {
+        Some([_, _, r, s]) => credential.get(r + 1..s).unwrap_or(""),
+        None => "",
+    }
+}
+
+/// The offsets of the last four `/` of a credential, left to right.
+fn slashes_of(credential: &str) -> Option<[usize; 4]> {
+    let b = credential.as_bytes();
+    let mut out = [0usize; 4];
+    let mut end = b.len();
+    for slot in out.iter_mut().rev() {
+        let i = b.get(..end)?.iter().rposition(|&c| c == b'/')?;
+        *slot = i;
+        end = i;
+    }
+    Some(out)
 }
 
 fn check_signed_headers(signed_headers: &str) -> Result<(), SigV4Error> {
-    if signed_headers.is_empty()
-        || signed_headers
-            .split(';')
-            .any(|h| h.is_empty() || h.bytes().any(|b| b.is_ascii_uppercase() || b <= b' '))
-    {
+    // One pass: every name non-empty, lower-case, no controls or spaces; `host` among them.
+    let mut host = false;
+    let mut valid = !signed_headers.is_empty();
+    for h in signed_headers.split(';') {
+        valid &= !h.is_empty() && !h.bytes().any(|b| b.is_ascii_uppercase() || b <= b' ');
+        host |= h == "host";
+    }
+    if !valid {
         return Err(incomplete(format!(
             "SignedHeaders must be a ';'-separated list of lower-case header names; got '{signed_headers}'"
         )));
     }
-    if !signed_headers.split(';').any(|h| h == "host") {
+    if !host {
         return Err(SigV4Error::HostNotSigned);
     }
     Ok(())
@@ -347,13 +376,7 @@ impl<'a> Parsed<'a> {
     }
 
     fn check_scope_shape(&self) -> Result<(), SigV4Error> {
-        let parts = self.credential.rsplitn(5, '/').count();
-        let has_key = self
-            .credential
-            .rsplitn(5, '/')
-            .nth(4)
-            .is_some_and(|k| !k.is_empty());
-        if parts != 5 || !has_key {
+        if self.slashes.is_none() || self.access_key_id().is_empty() {
             return Err(SigV4Error::ScopeParts(self.credential.to_string()));
         }
         let scope = self.scope();
@@ -370,38 +393,41 @@ impl<'a> Parsed<'a> {
         Ok(())
     }
 
+    /// The credential between two offsets (`""` when it has too few parts).
+    fn part(&self, from: Option<usize>, to: Option<usize>) -> &str {
+        let (Some(from), Some(to)) = (from, to) else {
+            return "";
+        };
+        self.credential.get(from..to).unwrap_or("")
+    }
+
     fn terminator(&self) -> &str {
-        self.credential.rsplit('/').next().unwrap_or("")
+        self.part(self.slashes.map(|s| s[3] + 1), Some(self.credential.len()))
     }
 
     /// The access key id (everything before the last four `/`-separated parts).
     pub fn access_key_id(&self) -> &str {
-        self.credential.rsplitn(5, '/').nth(4).unwrap_or("")
+        self.part(Some(0), self.slashes.map(|s| s[0]))
     }
 
     /// The credential scope.
     pub fn scope(&self) -> CredentialScope<'_> {
-        let mut it = self.credential.rsplit('/').skip(1);
-        let service = it.next().unwrap_or("");
-        let region = it.next().unwrap_or("");
-        let date = it.next().unwrap_or("");
+        let s = self.slashes;
         CredentialScope {
-            date,
-            region,
-            service,
+            date: self.part(s.map(|s| s[0] + 1), s.map(|s| s[1])),
+            region: self.part(s.map(|s| s[1] + 1), s.map(|s| s[2])),
+            service: self.part(s.map(|s| s[2] + 1), s.map(|s| s[3])),
         }
     }
 
     /// `<date>/<region>/<service>/aws4_request`.
     pub fn scope_string(&self) -> &str {
-        let key_len = self.access_key_id().len();
-        self.credential.get(key_len + 1..).unwrap_or("")
+        self.part(self.slashes.map(|s| s[0] + 1), Some(self.credential.len()))
     }
 
     /// `<access key>/<date>/<region>/<service>`: the signing-key cache key.
     pub fn signing_key_id(&self) -> &str {
-        let end = self.credential.len().saturating_sub("/aws4_request".len());
-        self.credential.get(..end).unwrap_or("")
+        self.part(Some(0), self.slashes.map(|s| s[3]))
     }
 
     /// The `SignedHeaders` list as sent.
