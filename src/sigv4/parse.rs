@@ -87,8 +87,10 @@ fn incomplete(msg: impl Into<String>) -> SigV4Error {
 
 /// Header names read on every request, parsed once (a `&str` lookup re-parses the name).
 const X_AMZ_DATE: http::HeaderName = http::HeaderName::from_static("x-amz-date");
-const X_AMZ_SECURITY_TOKEN: http::HeaderName = http::HeaderName::from_static("x-amz-security-token");
-const X_AMZ_CONTENT_SHA256: http::HeaderName = http::HeaderName::from_static("x-amz-content-sha256");
+const X_AMZ_SECURITY_TOKEN: http::HeaderName =
+    http::HeaderName::from_static("x-amz-security-token");
+const X_AMZ_CONTENT_SHA256: http::HeaderName =
+    http::HeaderName::from_static("x-amz-content-sha256");
 
 fn header_str<'a>(req: &HttpRequest<'a>, name: &http::HeaderName) -> Option<&'a str> {
     // The last value wins for single-valued auth headers, as AWS does for Authorization.
