@@ -707,3 +707,41 @@ fn aws_chunked_uploads_are_decoded_and_a_tampered_chunk_never_completes_upstream
         "a refused small body reached the upstream"
     );
 }
+
+#[test]
+fn host_is_preserved_by_default_and_rewritten_in_upstream_mode() {
+    let (upstream, seen) = recording_upstream();
+    for (mode, expect_upstream_host) in [("preserve", false), ("upstream", true)] {
+        let dir = tempfile::tempdir().unwrap();
+        let config = write_config(dir.path(), &format!("http://{upstream}"), "", 10_000);
+        let text = std::fs::read_to_string(&config)
+            .unwrap()
+            .replace("[upstream]\n", &format!("[upstream]\nhost = \"{mode}\"\n"));
+        std::fs::write(&config, text).unwrap();
+        let tg = start_with(&config);
+        let url = format!("{}/orders/1", tg.proxy_url());
+        let headers = signed_headers(
+            "GET",
+            &url,
+            "execute-api",
+            SignableBody::Bytes(b""),
+            &[],
+            (KEY_ID, SECRET),
+        );
+        let resp = send_raw(&tg.proxy_addr, "GET", "/orders/1", &headers, b"");
+        assert_eq!(resp.status, 200, "{mode}: {}", resp.body);
+        let s = seen.recv_timeout(Duration::from_secs(10)).unwrap();
+        let host = s
+            .head
+            .lines()
+            .find_map(|l| l.strip_prefix("host: "))
+            .unwrap_or("")
+            .to_owned();
+        let want = if expect_upstream_host {
+            upstream.clone()
+        } else {
+            tg.proxy_addr.clone()
+        };
+        assert_eq!(host, want, "{mode}");
+    }
+}
