@@ -11,12 +11,16 @@
 # ignored by the echo upstream and the pass-through.
 #
 # Usage: benches/load.sh [--no-build]
-#   env: DURATION (s, default 10), REPS (default 3), CONNS (default 32), OUT (also write the
+#   env: DURATION (s, default 10), REPS (default 3), CONNS (default 32), AUTHZ (0: authentication
+#        only; default 1: authn + authz on ten policies), OUT (also write the
 #        results table to this file)
 #
 # Bounded: the measurement phase is killed after 160 s by a watchdog; everything started here is
 # stopped on exit. Needs 2+ cores, taskset, wrk (installed with apt-get if missing) and curl.
 set -euo pipefail
+# The whole script is one compound command, read before it runs: editing this file during a run
+# (bash otherwise reads a script as it goes) cannot break the run.
+{
 
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10}
@@ -128,6 +132,13 @@ for i in $(seq 0 9); do
 EOF
     POLICIES_TOML+="[[policies]]"$'\n'"name = \"Team$i\""$'\n'"file = \"team$i.json\""$'\n\n'
 done
+# AUTHZ=0 measures authentication alone: a mapping without routes that lets authenticated calls
+# through (`unmatched = "authenticated"`), so no policy is evaluated.
+if [[ ${AUTHZ:-1} == 0 ]]; then
+    MAPPING=$'[[mappings]]\nservice = "execute-api"\nmode = "rest"\nunmatched = "authenticated"'
+else
+    MAPPING=$'[[mappings]]\nservice = "execute-api"\nmode = "rest"\n\n[[mappings.routes]]\nmethod = "GET"\npath = "/api/v1/widgets/{id}"\naction = "widgets:GetWidget"\nresource = "arn:aws:widgets:${region}:${account}:widget/{id}"'
+fi
 cat >"$TMP/tollgate.toml" <<EOF
 secrets_file = "tollgate.secrets.toml"
 
@@ -155,15 +166,7 @@ tags = { team = "load" }
 [[users.access_keys]]
 id = "$AKID"
 
-[[mappings]]
-service = "execute-api"
-mode = "rest"
-
-[[mappings.routes]]
-method = "GET"
-path = "/api/v1/widgets/{id}"
-action = "widgets:GetWidget"
-resource = "arn:aws:widgets:\${region}:\${account}:widget/{id}"
+$MAPPING
 EOF
 printf '[access_keys]\n%s = "%s"\n' "$AKID" "$SECRET" >"$TMP/tollgate.secrets.toml"
 chmod 600 "$TMP/tollgate.secrets.toml"
@@ -288,3 +291,5 @@ report() {
         END { r = t / p; printf "Goal tollgate >= 0.90x passthrough rps: %.3f -> %s\n", r, (r >= 0.90 ? "MET" : "NOT MET") }' "$RESULTS"
 }
 report | tee "${OUT:-/dev/null}"
+exit
+}
