@@ -14,19 +14,25 @@ use crate::authn::{AuthError, Authenticated};
 use crate::config::{HostMode, Snapshot};
 
 /// Headers that describe one hop and are never forwarded (RFC 9110 §7.6.1), plus `Expect`, which
-/// Tollgate has already answered.
-const HOP_BY_HOP: &[&str] = &[
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "expect",
+/// Tollgate has already answered. Names as constants: a `&str` lookup re-parses the name.
+const HOP_BY_HOP: [HeaderName; 10] = [
+    http::header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    http::header::TE,
+    http::header::TRAILER,
+    http::header::TRANSFER_ENCODING,
+    http::header::UPGRADE,
+    http::header::PROXY_AUTHENTICATE,
+    http::header::PROXY_AUTHORIZATION,
+    http::header::EXPECT,
 ];
+
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const PRINCIPAL_ARN: HeaderName = HeaderName::from_static("x-tollgate-principal-arn");
+const ACCOUNT_ID: HeaderName = HeaderName::from_static("x-tollgate-account-id");
+const ACCESS_KEY_ID: HeaderName = HeaderName::from_static("x-tollgate-access-key-id");
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-tollgate-request-id");
 
 /// Removes hop-by-hop headers, including those the `Connection` header names.
 fn strip_hop_by_hop(headers: &mut HeaderMap) {
@@ -40,8 +46,8 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
     for name in named {
         headers.remove(name);
     }
-    for name in HOP_BY_HOP {
-        headers.remove(*name);
+    for name in &HOP_BY_HOP {
+        headers.remove(name);
     }
 }
 
@@ -135,24 +141,15 @@ pub(crate) fn upstream_request(
         );
     }
     let ip = peer.ip().to_string();
-    let xff = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+    let xff = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
         Some(prev) => format!("{prev}, {ip}"),
         None => ip,
     };
-    headers.insert("x-forwarded-for", header_value(&xff)?);
-    headers.insert(
-        "x-tollgate-principal-arn",
-        header_value(&authd.principal.arn)?,
-    );
-    headers.insert(
-        "x-tollgate-account-id",
-        header_value(&authd.principal.account_id)?,
-    );
-    headers.insert(
-        "x-tollgate-access-key-id",
-        header_value(&authd.access_key_id)?,
-    );
-    headers.insert("x-tollgate-request-id", header_value(request_id)?);
+    headers.insert(X_FORWARDED_FOR, header_value(&xff)?);
+    headers.insert(PRINCIPAL_ARN, header_value(&authd.principal.arn)?);
+    headers.insert(ACCOUNT_ID, header_value(&authd.principal.account_id)?);
+    headers.insert(ACCESS_KEY_ID, header_value(&authd.access_key_id)?);
+    headers.insert(REQUEST_ID, header_value(request_id)?);
     parts.uri = uri;
     parts.version = Version::HTTP_11;
     Ok(Request::from_parts(parts, body))
