@@ -32,7 +32,11 @@
 //!   its cached and uncached figures are the same code. Its presigned verifier only accepts
 //!   `UNSIGNED-PAYLOAD` (S3 style), so it is not in `presigned_api`.
 //!
-//! Run: `cargo bench --bench sigv4`; results in `target/criterion/<group>/<verifier>/`.
+//! Run: `cargo bench --bench sigv4`; results in `target/criterion/<group>/<verifier>/`. A full run
+//! (no filter) ends with a summary table: every verifier timed in interleaved rounds, minimum and
+//! median per verification and the ratio to the faster peer, which stays stable on a machine
+//! whose background load varies during the run. `SIGV4_SUMMARY_ONLY=1 cargo bench --bench sigv4`
+//! prints the summary alone.
 #![allow(
     missing_docs,
     clippy::unwrap_used,
@@ -46,7 +50,7 @@ use std::hint::black_box;
 use std::pin::pin;
 use std::str::FromStr;
 use std::task::{Context, Poll, Waker};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aws_credential_types::Credentials;
 use aws_sigv4::http_request::{
@@ -55,8 +59,7 @@ use aws_sigv4::http_request::{
 };
 use aws_sigv4::sign::v4;
 use bytes::Bytes;
-use criterion::measurement::WallTime;
-use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkGroup, Criterion};
+use criterion::{BatchSize, Criterion};
 use http::{HeaderMap, HeaderName, HeaderValue};
 use sha2::{Digest, Sha256};
 
@@ -475,39 +478,65 @@ fn fixture() -> Fixture {
     }
 }
 
-fn bench_tollgate(g: &mut BenchmarkGroup<'_, WallTime>, f: &Fixture, s: &Signed, cached: bool) {
+/// One measured routine: plain, or consuming a fresh input built outside the timed section.
+enum Routine<'a> {
+    Plain(Box<dyn FnMut() + 'a>),
+    Batched(
+        Box<dyn FnMut() -> http::Request<Bytes> + 'a>,
+        Box<dyn FnMut(http::Request<Bytes>) + 'a>,
+    ),
+}
+
+/// A verifier on a request: `group` is the request, `name` the verifier.
+struct Case<'a> {
+    group: &'static str,
+    name: &'static str,
+    routine: Routine<'a>,
+}
+
+fn tollgate_case<'a>(group: &'static str, f: &'a Fixture, s: &'a Signed, cached: bool) -> Case<'a> {
     let req = s.tollgate();
     let cache = SigningKeyCache::new(1024);
     let mut sts = Vec::with_capacity(512);
-    let cache_ref = cached.then_some(&cache);
     assert!(
-        tollgate_verify(&req, &s.body, f.now, &f.secret, cache_ref, &mut sts),
-        "tollgate refused the request"
+        tollgate_verify(
+            &req,
+            &s.body,
+            f.now,
+            &f.secret,
+            cached.then_some(&cache),
+            &mut sts
+        ),
+        "tollgate refused the {group} request"
     );
-    g.bench_function("tollgate", |b| {
-        b.iter(|| {
+    Case {
+        group,
+        name: "tollgate",
+        routine: Routine::Plain(Box::new(move || {
             assert!(tollgate_verify(
                 black_box(&req),
                 black_box(&s.body),
                 f.now,
                 &f.secret,
-                cache_ref,
+                cached.then_some(&cache),
                 &mut sts
             ));
-        })
-    });
+        })),
+    }
 }
 
-fn bench_tollgate_authn(g: &mut BenchmarkGroup<'_, WallTime>, f: &Fixture, s: &Signed) {
+fn tollgate_authn_case<'a>(group: &'static str, f: &'a Fixture, s: &'a Signed) -> Case<'a> {
     let req = s.tollgate();
     let cache = SigningKeyCache::new(1024);
     let mut scratch = Vec::with_capacity(512);
     assert!(
         tollgate_authn(&req, &s.body, f.now, &f.snapshot, &cache, &mut scratch),
-        "authn refused the request"
+        "authn refused the {group} request"
     );
-    g.bench_function("tollgate_authn", |b| {
-        b.iter(|| {
+    Case {
+        group,
+        name: "tollgate_authn",
+        routine: Routine::Plain(Box::new(move || {
             assert!(tollgate_authn(
                 black_box(&req),
                 black_box(&s.body),
@@ -516,121 +545,264 @@ fn bench_tollgate_authn(g: &mut BenchmarkGroup<'_, WallTime>, f: &Fixture, s: &S
                 &cache,
                 &mut scratch
             ));
-        })
-    });
+        })),
+    }
 }
 
-fn bench_scratchstack(
-    g: &mut BenchmarkGroup<'_, WallTime>,
-    f: &Fixture,
-    s: &Signed,
-    service: &str,
+fn scratchstack_case<'a>(
+    group: &'static str,
+    f: &'a Fixture,
+    s: &'a Signed,
+    service: &'static str,
     cached: bool,
-) {
+) -> Case<'a> {
     let mut v = scratchstack::Verifier::new(&f.secret, cached);
     if let Err(e) = v.try_verify(s.http_request(), service, f.time) {
-        panic!("scratchstack refused the request: {e}");
+        panic!("scratchstack refused the {group} request: {e}");
     }
-    g.bench_function("scratchstack", |b| {
-        b.iter_batched(
-            || s.http_request(),
-            |req| assert!(v.verify(req, service, f.time)),
-            BatchSize::SmallInput,
-        )
-    });
+    Case {
+        group,
+        name: "scratchstack",
+        routine: Routine::Batched(
+            Box::new(|| s.http_request()),
+            Box::new(move |req| assert!(v.verify(req, service, f.time))),
+        ),
+    }
 }
 
-fn bench_rustack(g: &mut BenchmarkGroup<'_, WallTime>, f: &Fixture, s: &Signed, s3: bool) {
+fn rustack_case<'a>(group: &'static str, f: &'a Fixture, s: &'a Signed, s3: bool) -> Case<'a> {
     let parts = s.parts();
     let provider = rustack::provider(&f.secret);
     assert!(
         rustack::verify(&parts, &s.body, &provider, s3),
-        "rustack refused the request"
+        "rustack refused the {group} request"
     );
-    g.bench_function("rustack", |b| {
-        b.iter(|| {
+    Case {
+        group,
+        name: "rustack",
+        routine: Routine::Plain(Box::new(move || {
             assert!(rustack::verify(
                 black_box(&parts),
                 black_box(&s.body),
                 &provider,
                 s3
             ))
-        })
-    });
+        })),
+    }
 }
 
-fn bench_rustack_presigned(g: &mut BenchmarkGroup<'_, WallTime>, f: &Fixture, s: &Signed) {
+fn rustack_presigned_case<'a>(group: &'static str, f: &'a Fixture, s: &'a Signed) -> Case<'a> {
     let parts = s.parts();
     let provider = rustack::provider(&f.secret);
     assert!(
         rustack::verify_presigned(&parts, &provider),
-        "rustack refused the presigned request"
+        "rustack refused the {group} request"
     );
-    g.bench_function("rustack", |b| {
-        b.iter(|| assert!(rustack::verify_presigned(black_box(&parts), &provider)))
-    });
+    Case {
+        group,
+        name: "rustack",
+        routine: Routine::Plain(Box::new(move || {
+            assert!(rustack::verify_presigned(black_box(&parts), &provider))
+        })),
+    }
 }
 
-fn sigv4_benches(c: &mut Criterion) {
+/// The signed requests, made once.
+struct Requests {
+    get: Signed,
+    get_plain: Signed,
+    presigned_api: Signed,
+    presigned_s3: Signed,
+    put: Signed,
+}
+
+fn requests(f: &Fixture) -> Requests {
+    Requests {
+        get: sign_request(Kind::Get, &f.secret, f.time),
+        get_plain: sign_request(Kind::GetNoShaHeader, &f.secret, f.time),
+        presigned_api: sign_request(Kind::PresignedApi, &f.secret, f.time),
+        presigned_s3: sign_request(Kind::PresignedS3, &f.secret, f.time),
+        put: sign_request(Kind::S3Put, &f.secret, f.time),
+    }
+}
+
+fn cases<'a>(f: &'a Fixture, r: &'a Requests) -> Vec<Case<'a>> {
+    vec![
+        tollgate_case("get", f, &r.get, true),
+        tollgate_authn_case("get", f, &r.get),
+        scratchstack_case("get", f, &r.get, "execute-api", true),
+        rustack_case("get", f, &r.get, false),
+        tollgate_case("get_no_sha_header", f, &r.get_plain, true),
+        tollgate_authn_case("get_no_sha_header", f, &r.get_plain),
+        scratchstack_case("get_no_sha_header", f, &r.get_plain, "execute-api", true),
+        rustack_case("get_no_sha_header", f, &r.get_plain, false),
+        tollgate_case("get_uncached", f, &r.get, false),
+        scratchstack_case("get_uncached", f, &r.get, "execute-api", false),
+        rustack_case("get_uncached", f, &r.get, false),
+        // No peer: scratchstack 0.11 does not percent-decode `X-Amz-Credential` (the SDKs send
+        // `%2F` for `/`) and refuses the URL; rustack's presigned verifier is S3-only.
+        tollgate_case("presigned_api", f, &r.presigned_api, true),
+        tollgate_authn_case("presigned_api", f, &r.presigned_api),
+        tollgate_case("presigned_s3", f, &r.presigned_s3, true),
+        tollgate_authn_case("presigned_s3", f, &r.presigned_s3),
+        rustack_presigned_case("presigned_s3", f, &r.presigned_s3),
+        tollgate_case("s3_put_1k", f, &r.put, true),
+        tollgate_authn_case("s3_put_1k", f, &r.put),
+        scratchstack_case("s3_put_1k", f, &r.put, "s3", true),
+        rustack_case("s3_put_1k", f, &r.put, true),
+    ]
+}
+
+fn run_criterion(c: &mut Criterion, cases: &mut [Case<'_>]) {
+    let mut i = 0;
+    while i < cases.len() {
+        let group = cases[i].group;
+        let mut g = c.benchmark_group(group);
+        while i < cases.len() && cases[i].group == group {
+            let case = &mut cases[i];
+            match &mut case.routine {
+                Routine::Plain(f) => {
+                    g.bench_function(case.name, |b| b.iter(&mut *f));
+                }
+                Routine::Batched(setup, routine) => {
+                    g.bench_function(case.name, |b| {
+                        b.iter_batched(&mut *setup, &mut *routine, BatchSize::SmallInput)
+                    });
+                }
+            }
+            i += 1;
+        }
+        g.finish();
+    }
+}
+
+/// ns per call of one batch of `n` calls (inputs of batched routines built beforehand).
+fn time_batch(routine: &mut Routine<'_>, n: u32) -> f64 {
+    match routine {
+        Routine::Plain(f) => {
+            let start = Instant::now();
+            for _ in 0..n {
+                f();
+            }
+            start.elapsed().as_nanos() as f64 / f64::from(n)
+        }
+        Routine::Batched(setup, routine) => {
+            let inputs: Vec<_> = (0..n).map(|_| setup()).collect();
+            let start = Instant::now();
+            for input in inputs {
+                routine(input);
+            }
+            start.elapsed().as_nanos() as f64 / f64::from(n)
+        }
+    }
+}
+
+/// Interleaved rounds: every verifier is timed once per round (~25 ms), for `ROUNDS` rounds, and
+/// the minimum per verifier is kept. Background noise on a shared machine hits rounds, not
+/// verifiers, so the minimums give stable same-run ratios (the method of the reference's §1).
+fn summary(cases: &mut [Case<'_>]) {
+    const ROUNDS: usize = 9;
+    let calls: Vec<u32> = cases
+        .iter_mut()
+        .map(|c| {
+            let ns = time_batch(&mut c.routine, 200).max(1.0);
+            ((25e6 / ns) as u32).clamp(100, 200_000)
+        })
+        .collect();
+    let mut samples = vec![Vec::with_capacity(ROUNDS); cases.len()];
+    for _ in 0..ROUNDS {
+        for (i, case) in cases.iter_mut().enumerate() {
+            samples[i].push(time_batch(&mut case.routine, calls[i]));
+        }
+    }
+    let stats: Vec<(f64, f64)> = samples
+        .iter_mut()
+        .map(|s| {
+            s.sort_by(f64::total_cmp);
+            (s[0], s[s.len() / 2])
+        })
+        .collect();
+    println!();
+    println!("Summary: {ROUNDS} interleaved rounds of ~25 ms per verifier; min and median ns per verification.");
+    println!("`vs faster peer` = the faster peer's min ÷ this min.");
+    println!();
+    println!("| request | verifier | min ns | median ns | vs faster peer |");
+    println!("|---|---|---|---|---|");
+    for (i, case) in cases.iter().enumerate() {
+        let peer_min = cases
+            .iter()
+            .zip(&stats)
+            .filter(|(c, _)| c.group == case.group && !c.name.starts_with("tollgate"))
+            .map(|(_, s)| s.0)
+            .reduce(f64::min);
+        let ratio = match (case.name.starts_with("tollgate"), peer_min) {
+            (true, Some(p)) => format!("{:.2}×", p / stats[i].0),
+            _ => String::new(),
+        };
+        println!(
+            "| {} | {} | {:.0} | {:.0} | {} |",
+            case.group, case.name, stats[i].0, stats[i].1, ratio
+        );
+    }
+}
+
+/// True when run as `cargo bench` without a filter or profiling: then the summary runs too.
+fn wants_summary() -> bool {
+    const TAKES_VALUE: &[&str] = &[
+        "--warm-up-time",
+        "--measurement-time",
+        "--sample-size",
+        "--profile-time",
+        "--save-baseline",
+        "--baseline",
+        "--baseline-lenient",
+        "--load-baseline",
+        "--output-format",
+        "--color",
+        "--significance-level",
+        "--noise-threshold",
+        "--confidence-level",
+        "--nresamples",
+        "--format",
+        "--logfile",
+        "--plotting-backend",
+    ];
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if !args.iter().any(|a| a == "--bench")
+        || args.iter().any(|a| a == "--profile-time" || a == "--list")
+    {
+        return false;
+    }
+    let mut skip = false;
+    for a in &args {
+        if skip {
+            skip = false;
+        } else if TAKES_VALUE.contains(&a.as_str()) {
+            skip = true;
+        } else if !a.starts_with('-') {
+            return false; // a filter
+        }
+    }
+    true
+}
+
+fn main() {
     let f = fixture();
-
-    let get = sign_request(Kind::Get, &f.secret, f.time);
-    let mut g = c.benchmark_group("get");
-    bench_tollgate(&mut g, &f, &get, true);
-    bench_tollgate_authn(&mut g, &f, &get);
-    bench_scratchstack(&mut g, &f, &get, "execute-api", true);
-    bench_rustack(&mut g, &f, &get, false);
-    g.finish();
-
-    let get_plain = sign_request(Kind::GetNoShaHeader, &f.secret, f.time);
-    let mut g = c.benchmark_group("get_no_sha_header");
-    bench_tollgate(&mut g, &f, &get_plain, true);
-    bench_tollgate_authn(&mut g, &f, &get_plain);
-    bench_scratchstack(&mut g, &f, &get_plain, "execute-api", true);
-    bench_rustack(&mut g, &f, &get_plain, false);
-    g.finish();
-
-    let mut g = c.benchmark_group("get_uncached");
-    bench_tollgate(&mut g, &f, &get, false);
-    bench_scratchstack(&mut g, &f, &get, "execute-api", false);
-    bench_rustack(&mut g, &f, &get, false);
-    g.finish();
-
-    let presigned_api = sign_request(Kind::PresignedApi, &f.secret, f.time);
-    let mut g = c.benchmark_group("presigned_api");
-    bench_tollgate(&mut g, &f, &presigned_api, true);
-    bench_tollgate_authn(&mut g, &f, &presigned_api);
-    // No peer: scratchstack 0.11 does not percent-decode `X-Amz-Credential` (the SDKs send
-    // `%2F` for `/`) and refuses the URL; rustack's presigned verifier is S3-only.
-    g.finish();
-
-    let presigned_s3 = sign_request(Kind::PresignedS3, &f.secret, f.time);
-    let mut g = c.benchmark_group("presigned_s3");
-    bench_tollgate(&mut g, &f, &presigned_s3, true);
-    bench_tollgate_authn(&mut g, &f, &presigned_s3);
-    bench_rustack_presigned(&mut g, &f, &presigned_s3);
-    g.finish();
-
-    let put = sign_request(Kind::S3Put, &f.secret, f.time);
-    let mut g = c.benchmark_group("s3_put_1k");
-    bench_tollgate(&mut g, &f, &put, true);
-    bench_tollgate_authn(&mut g, &f, &put);
-    bench_scratchstack(&mut g, &f, &put, "s3", true);
-    bench_rustack(&mut g, &f, &put, true);
-    g.finish();
-}
-
-fn config() -> Criterion {
-    Criterion::default()
+    let r = requests(&f);
+    let mut cases = cases(&f, &r);
+    let mut c = Criterion::default()
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3))
         .sample_size(50)
         .without_plots()
+        .configure_from_args();
+    // `SIGV4_SUMMARY_ONLY=1 cargo bench --bench sigv4`: the summary alone (~15 s).
+    let summary_only = std::env::var_os("SIGV4_SUMMARY_ONLY").is_some();
+    if !summary_only {
+        run_criterion(&mut c, &mut cases);
+        c.final_summary();
+    }
+    if summary_only || wants_summary() {
+        summary(&mut cases);
+    }
 }
-
-criterion_group! {
-    name = benches;
-    config = config();
-    targets = sigv4_benches
-}
-criterion_main!(benches);
