@@ -13,7 +13,8 @@
 # Usage: benches/load.sh [--no-build]
 #   env: DURATION (s, default 10), REPS (default 3), CONNS (default 32), AUTHZ (0: authentication
 #        only; default 1: authn + authz on ten policies), OUT (also write the
-#        results table to this file)
+#        results table to this file), PERF_RECORD (profile Tollgate into this perf.data file first;
+#        PERF_ARGS, default -g, e.g. "--call-graph dwarf")
 #
 # Bounded: the measurement phase is killed after 160 s by a watchdog; everything started here is
 # stopped on exit. Needs 2+ cores, taskset, wrk (installed with apt-get if missing) and curl.
@@ -237,6 +238,15 @@ echo "== warm-up (${WARMUP}s each, not recorded)"
 for target in "$ECHO_ADDR" "$PASS_ADDR" "$TG_ADDR"; do
     taskset -c 0 wrk -t1 -c"$CONNS" -d"${WARMUP}s" "${SIG_HEADERS[@]}" "http://$target$PATHQ" >/dev/null
 done
+
+# PERF_RECORD=FILE: profile Tollgate under the same load with `perf record` (not measured).
+if [[ -n ${PERF_RECORD:-} ]]; then
+    echo "== perf record of tollgate under load → $PERF_RECORD"
+    perf record -F 4999 ${PERF_ARGS:--g} -p "$TG_PID" -o "$PERF_RECORD" -- sleep "$DURATION" >/dev/null 2>&1 &
+    PERF_PID=$!
+    taskset -c 0 wrk -t1 -c"$CONNS" -d"${DURATION}s" "${SIG_HEADERS[@]}" "http://$TG_ADDR$PATHQ" >/dev/null
+    wait "$PERF_PID" || true
+fi
 
 # Odd reps run passthrough then tollgate, even reps the reverse, so that a drift in background
 # load does not always favour the same side; the report uses per-rep ratios and their median.

@@ -289,7 +289,9 @@ fn tollgate_authn(
     cache: &SigningKeyCache,
     scratch: &mut Vec<u8>,
 ) -> bool {
-    let Ok(pending) = authn::begin(req, snapshot, now) else {
+    static SESSIONS: std::sync::LazyLock<tollgate::sts::session::SessionCache> =
+        std::sync::LazyLock::new(Default::default);
+    let Ok(pending) = authn::begin(req, snapshot, &SESSIONS, now) else {
         return false;
     };
     let mut body_hex = [0u8; 64];

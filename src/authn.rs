@@ -15,6 +15,7 @@ use crate::sigv4::{
     SigningKeyCache,
 };
 use crate::sigv4::{decoded_content_length, ChunkSigning, StreamingMode};
+use crate::sts::session::{OpenSession, SessionCache};
 
 pub use crate::credentials::Principal;
 
@@ -54,9 +55,16 @@ pub enum AuthError {
         /// The scope's service.
         service: String,
     },
-    /// A session token was sent; temporary credentials are not accepted yet.
+    /// The session token does not open: malformed, altered, sealed by a key not in the ring,
+    /// bound to another access key id, or sent with a long-term key.
     #[error("the security token included in the request is invalid")]
     InvalidSessionToken {
+        /// The scope's service.
+        service: String,
+    },
+    /// The session token has expired.
+    #[error("the security token included in the request is expired")]
+    ExpiredToken {
         /// The scope's service.
         service: String,
     },
@@ -124,6 +132,7 @@ impl AuthError {
             AuthError::UnknownKey { service, .. }
             | AuthError::InactiveKey { service, .. }
             | AuthError::InvalidSessionToken { service }
+            | AuthError::ExpiredToken { service }
             | AuthError::SignatureMismatch { service, .. }
             | AuthError::PayloadMismatch { service }
             | AuthError::InvalidPayloadHash { service }
@@ -170,12 +179,59 @@ pub enum BodyCheck {
     Chunked(Box<ChunkedPlan>),
 }
 
+/// The payload as the signature covers it, classified once per request.
+#[derive(Debug, Clone, Copy)]
+enum Payload {
+    /// No `x-amz-content-sha256`: the body's SHA-256 is part of the canonical request.
+    BodyHash,
+    /// `UNSIGNED-PAYLOAD` (allowed for the service).
+    Unsigned,
+    /// A declared SHA-256 (the header's literal text is what was signed).
+    Declared([u8; 32]),
+    /// An aws-chunked body.
+    Streaming(StreamingMode),
+}
+
+/// The credentials a request claims to be signed with.
+#[derive(Debug)]
+enum Signer {
+    /// A long-term access key.
+    Key(Arc<AccessKey>),
+    /// Temporary credentials: an opened session token.
+    Session(Arc<OpenSession>),
+}
+
+impl Signer {
+    fn secret(&self) -> &str {
+        match self {
+            Signer::Key(k) => k.secret.expose(),
+            Signer::Session(s) => s.secret.expose(),
+        }
+    }
+
+    fn access_key_id(&self) -> &Arc<str> {
+        match self {
+            Signer::Key(k) => &k.id,
+            Signer::Session(s) => &s.access_key_id,
+        }
+    }
+
+    fn principal(&self) -> &Arc<Principal> {
+        match self {
+            Signer::Key(k) => &k.principal,
+            Signer::Session(s) => &s.principal,
+        }
+    }
+}
+
 /// A request whose head passed every check but the signature.
 #[derive(Debug)]
 pub struct Pending<'r> {
     parsed: Parsed<'r>,
-    key: Arc<AccessKey>,
-    streaming: Option<StreamingMode>,
+    signer: Signer,
+    payload: Payload,
+    region: Arc<str>,
+    service: Arc<str>,
 }
 
 /// A successfully authenticated request.
@@ -184,11 +240,11 @@ pub struct Authenticated {
     /// Who signed it.
     pub principal: Arc<Principal>,
     /// The access key used.
-    pub access_key_id: String,
+    pub access_key_id: Arc<str>,
     /// Scope region.
-    pub region: String,
+    pub region: Arc<str>,
     /// Scope service.
-    pub service: String,
+    pub service: Arc<str>,
     /// Header or presigned form.
     pub form: AuthForm,
     /// Whether the signing key came from the cache.
@@ -197,103 +253,146 @@ pub struct Authenticated {
     pub body_check: BodyCheck,
 }
 
-fn service_string(parsed: &Parsed<'_>) -> String {
-    parsed.scope().service.to_owned()
-}
-
-/// Runs every check that needs only the request head. `now` is epoch seconds.
+/// Runs every check that needs only the request head. `now` is epoch seconds; `sessions` opens
+/// (and caches) session tokens of temporary credentials.
 pub fn begin<'r>(
     req: &HttpRequest<'r>,
     snapshot: &Snapshot,
+    sessions: &SessionCache,
     now: i64,
 ) -> Result<Pending<'r>, AuthError> {
     let skew = i64::try_from(snapshot.auth.clock_skew.as_secs()).unwrap_or(i64::MAX);
     let parsed = sigv4::parse(req, now, skew)?;
+    let auth = &snapshot.auth;
+    let (mut region, mut service) = (None, None);
     parsed.check_scope(
-        |r| snapshot.auth.regions.contains(r),
-        |s| snapshot.auth.services.contains(s),
+        |r| {
+            region = auth.regions.get(r);
+            region.is_some()
+        },
+        |s| {
+            service = auth.services.get(s);
+            service.is_some()
+        },
     )?;
-    let service = || service_string(&parsed);
-    if parsed.security_token.is_some() {
-        return Err(AuthError::InvalidSessionToken { service: service() });
-    }
+    let (Some(region), Some(service)) = (region.cloned(), service.cloned()) else {
+        // `check_scope` returned Ok, so both lookups succeeded.
+        return Err(AuthError::SigV4(SigV4Error::ScopeParts(String::new())));
+    };
+    let err_service = || service.to_string();
     let access_key_id = parsed.access_key_id();
-    let Some(key) = snapshot.keys.get(access_key_id) else {
-        return Err(AuthError::UnknownKey {
-            access_key_id: access_key_id.to_owned(),
-            service: service(),
-        });
-    };
-    if key.status != KeyStatus::Active {
-        return Err(AuthError::InactiveKey {
-            access_key_id: access_key_id.to_owned(),
-            service: service(),
-        });
-    }
-    match parsed.payload_mode() {
-        PayloadMode::Unsigned
-            if !snapshot
-                .auth
-                .unsigned_payload_services
-                .contains(parsed.scope().service) =>
-        {
-            return Err(AuthError::UnsignedPayloadNotAllowed { service: service() });
-        }
-        PayloadMode::Streaming(_) => {}
-        PayloadMode::Invalid(_) => {
-            return Err(AuthError::InvalidPayloadHash { service: service() })
-        }
-        _ => {}
-    }
-    // aws-chunked bodies: a supported mode, an unsigned one only where unsigned payloads are
-    // allowed, and the decoded length up front.
-    let streaming = match StreamingMode::detect(&parsed.payload_mode(), req.headers) {
-        Ok(m) => m,
-        Err(_) => {
-            let mode = match parsed.payload_mode() {
-                PayloadMode::Streaming(m) => m.to_owned(),
-                _ => String::new(),
+    let signer = match parsed.security_token.as_deref() {
+        Some(token) => match sessions.open(snapshot, token, access_key_id, now) {
+            Ok((session, _)) => Signer::Session(session),
+            Err(e) if e.is_expired() => {
+                return Err(AuthError::ExpiredToken {
+                    service: err_service(),
+                })
+            }
+            Err(_) => {
+                return Err(AuthError::InvalidSessionToken {
+                    service: err_service(),
+                })
+            }
+        },
+        None => {
+            let Some(key) = snapshot.keys.get(access_key_id) else {
+                return Err(AuthError::UnknownKey {
+                    access_key_id: access_key_id.to_owned(),
+                    service: err_service(),
+                });
             };
-            return Err(AuthError::StreamingNotImplemented {
-                mode,
-                service: service(),
-            });
+            if key.status != KeyStatus::Active {
+                return Err(AuthError::InactiveKey {
+                    access_key_id: access_key_id.to_owned(),
+                    service: err_service(),
+                });
+            }
+            Signer::Key(key.clone())
         }
     };
-    if let Some(mode) = streaming {
-        if !mode.is_signed()
-            && !snapshot
-                .auth
-                .unsigned_payload_services
-                .contains(parsed.scope().service)
-        {
-            return Err(AuthError::UnsignedPayloadNotAllowed { service: service() });
+    let unsigned_ok = || auth.unsigned_payload_services.contains(&service);
+    let mode = parsed.payload_mode();
+    let payload = match mode {
+        PayloadMode::BodyHash => Payload::BodyHash,
+        PayloadMode::Declared(h) => match sigv4::decode_hex32(h) {
+            Some(bytes) => Payload::Declared(bytes),
+            None => {
+                return Err(AuthError::InvalidPayloadHash {
+                    service: err_service(),
+                })
+            }
+        },
+        PayloadMode::Invalid(_) => {
+            return Err(AuthError::InvalidPayloadHash {
+                service: err_service(),
+            })
         }
-        match decoded_content_length(req.headers) {
-            Ok(Some(_)) => {}
-            Ok(None) => return Err(AuthError::MissingDecodedLength { service: service() }),
-            Err(_) => return Err(AuthError::InvalidDecodedLength { service: service() }),
+        PayloadMode::Unsigned | PayloadMode::Streaming(_) => {
+            // aws-chunked bodies: a supported mode, an unsigned one only where unsigned payloads
+            // are allowed, and the decoded length up front.
+            match StreamingMode::detect(&mode, req.headers) {
+                Ok(None) if unsigned_ok() => Payload::Unsigned,
+                Ok(None) => {
+                    return Err(AuthError::UnsignedPayloadNotAllowed {
+                        service: err_service(),
+                    })
+                }
+                Ok(Some(m)) if !m.is_signed() && !unsigned_ok() => {
+                    return Err(AuthError::UnsignedPayloadNotAllowed {
+                        service: err_service(),
+                    })
+                }
+                Ok(Some(m)) => {
+                    match decoded_content_length(req.headers) {
+                        Ok(Some(_)) => {}
+                        Ok(None) => {
+                            return Err(AuthError::MissingDecodedLength {
+                                service: err_service(),
+                            })
+                        }
+                        Err(_) => {
+                            return Err(AuthError::InvalidDecodedLength {
+                                service: err_service(),
+                            })
+                        }
+                    }
+                    Payload::Streaming(m)
+                }
+                Err(_) => {
+                    let mode = match mode {
+                        PayloadMode::Streaming(m) => m.to_owned(),
+                        _ => String::new(),
+                    };
+                    return Err(AuthError::StreamingNotImplemented {
+                        mode,
+                        service: err_service(),
+                    });
+                }
+            }
         }
-    }
+    };
     Ok(Pending {
         parsed,
-        key: key.clone(),
-        streaming,
+        signer,
+        payload,
+        region,
+        service,
     })
 }
 
 impl<'r> Pending<'r> {
     /// What the signature needs from the body.
     pub fn body_need(&self) -> BodyNeed {
-        match self.parsed.payload_mode() {
-            PayloadMode::BodyHash => BodyNeed::Sha256,
+        match self.payload {
+            Payload::BodyHash => BodyNeed::Sha256,
             _ => BodyNeed::Nothing,
         }
     }
 
     /// The scope's service.
     pub fn service(&self) -> &str {
-        self.parsed.scope().service
+        &self.service
     }
 
     /// Verifies the signature. `body_sha256` (lowercase hex) is required when
@@ -308,32 +407,29 @@ impl<'r> Pending<'r> {
         scratch: &mut Vec<u8>,
     ) -> Result<Authenticated, AuthError> {
         let mut parsed = self.parsed;
-        let mut declared = [0u8; 64];
-        let (payload_hash, body_check) = match parsed.payload_mode() {
-            PayloadMode::Declared(h) => {
-                let mut expected = [0u8; 32];
-                // `payload_mode` only returns `Declared` for 64 hex digits.
-                let _ = hex::decode_to_slice(h, &mut expected);
-                declared.copy_from_slice(h.as_bytes());
+        let mut literal = [0u8; 64];
+        let (payload_hash, body_check) = match self.payload {
+            // The header's text exactly as sent (64 hex digits, either case) is what was signed.
+            Payload::Declared(expected) => {
+                if let Some(sent) = parsed.payload_literal() {
+                    if sent.len() == literal.len() {
+                        literal.copy_from_slice(sent.as_bytes());
+                    }
+                }
                 (
-                    std::str::from_utf8(&declared).unwrap_or(""),
+                    std::str::from_utf8(&literal).unwrap_or(""),
                     BodyCheck::Sha256(expected),
                 )
             }
-            PayloadMode::Unsigned => (sigv4::UNSIGNED_PAYLOAD, BodyCheck::None),
-            // The literal exactly as sent is what the client signed.
-            PayloadMode::Streaming(literal) => (
-                // Only the known literals get this far; each equals its mode's constant.
-                StreamingMode::from_literal(literal).map_or("", StreamingMode::as_str),
-                BodyCheck::None,
-            ),
-            _ => (body_sha256.unwrap_or(sigv4::EMPTY_SHA256), BodyCheck::None),
+            Payload::Unsigned => (sigv4::UNSIGNED_PAYLOAD, BodyCheck::None),
+            Payload::Streaming(mode) => (mode.as_str(), BodyCheck::None),
+            Payload::BodyHash => (body_sha256.unwrap_or(sigv4::EMPTY_SHA256), BodyCheck::None),
         };
         let scope = parsed.scope();
         let (signing_key, cached) =
             cache.get_or_derive(parsed.signing_key_id(), generation, || {
                 derive_signing_key(
-                    self.key.secret.expose(),
+                    self.signer.secret(),
                     scope.date,
                     scope.region,
                     scope.service,
@@ -345,14 +441,14 @@ impl<'r> Pending<'r> {
             parsed.string_to_sign(scratch, req, payload_hash)?;
             ok = sigv4::verify(&signing_key, scratch, &parsed.signature);
         }
-        let service = parsed.scope().service.to_owned();
         if !ok {
+            let service = self.service.to_string();
             let details = expose_details.then(|| {
                 let _ = parsed.string_to_sign(scratch, req, payload_hash);
                 let mut creq = Vec::new();
                 let _ = parsed.canonical_request(&mut creq, req, payload_hash);
                 Box::new(SignatureDetails {
-                    access_key_id: self.key.id.clone(),
+                    access_key_id: self.signer.access_key_id().to_string(),
                     string_to_sign: String::from_utf8_lossy(scratch).into_owned(),
                     canonical_request: String::from_utf8_lossy(&creq).into_owned(),
                     signature_provided: parsed.signature.to_hex(),
@@ -360,8 +456,8 @@ impl<'r> Pending<'r> {
             });
             return Err(AuthError::SignatureMismatch { service, details });
         }
-        let body_check = match self.streaming {
-            Some(mode) => BodyCheck::Chunked(Box::new(ChunkedPlan {
+        let body_check = match self.payload {
+            Payload::Streaming(mode) => BodyCheck::Chunked(Box::new(ChunkedPlan {
                 mode,
                 signing: mode
                     .is_signed()
@@ -376,13 +472,13 @@ impl<'r> Pending<'r> {
                     .and_then(|v| v.to_str().ok())
                     .map(str::to_owned),
             })),
-            None => body_check,
+            _ => body_check,
         };
         Ok(Authenticated {
-            principal: self.key.principal.clone(),
-            access_key_id: self.key.id.clone(),
-            region: parsed.scope().region.to_owned(),
-            service,
+            principal: self.signer.principal().clone(),
+            access_key_id: self.signer.access_key_id().clone(),
+            region: self.region,
+            service: self.service,
             form: parsed.form,
             signing_key_cached: cached,
             body_check,

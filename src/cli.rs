@@ -197,9 +197,12 @@ async fn serve(
     let admin_addr = admin_listener.local_addr()?;
     let generation = snapshot.generation;
     let regions = {
-        let mut r: Vec<String> = snapshot.auth.regions.iter().cloned().collect();
-        r.sort();
-        r
+        snapshot
+            .auth
+            .regions
+            .iter()
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
     };
     let state = Arc::new(ProxyState::new(
         Arc::new(snapshot),

@@ -40,18 +40,39 @@ pub enum KeyStatus {
 /// The kind of principal that signed a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PrincipalKind {
-    /// An IAM user with long-term access keys.
+    /// An IAM user: long-term access keys, or `GetSessionToken` temporary credentials.
     IamUser,
+    /// A role session (`AssumeRole`, `AssumeRoleWithWebIdentity`).
+    AssumedRole,
 }
 
 impl PrincipalKind {
-    /// The `aws:PrincipalType` / CloudTrail `userIdentity.type` value.
+    /// The CloudTrail `userIdentity.type` value.
     pub fn as_str(self) -> &'static str {
         match self {
             PrincipalKind::IamUser => "IAMUser",
+            PrincipalKind::AssumedRole => "AssumedRole",
         }
     }
 }
+
+/// What a request signed with temporary credentials carries beyond its principal: the sealed
+/// session claims and the session policies compiled from them.
+#[derive(Debug, Clone)]
+pub struct SessionContext {
+    /// The claims sealed in the session token.
+    pub claims: crate::sts::token::SessionClaims,
+    /// Inline and managed session policies, compiled (`None` when the session has none).
+    pub policies: Option<Arc<crate::policy::PolicySet>>,
+}
+
+impl PartialEq for SessionContext {
+    fn eq(&self, other: &Self) -> bool {
+        self.claims == other.claims
+    }
+}
+
+impl Eq for SessionContext {}
 
 /// Who made a request, as established by authentication.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,6 +91,8 @@ pub struct Principal {
     pub tags: Vec<(String, String)>,
     /// The policy engine's view, built once (authorization reads it on every request).
     policy: crate::policy::PrincipalInfo,
+    /// For temporary credentials: the session.
+    pub session: Option<SessionContext>,
 }
 
 impl Principal {
@@ -100,6 +123,56 @@ impl Principal {
             unique_id,
             tags,
             policy,
+            session: None,
+        }
+    }
+
+    /// A principal signing with temporary credentials: a role session (with the role's
+    /// `unique_id` and tags merged under the session tags) or, for `GetSessionToken`, the IAM user
+    /// `base` with its session attached.
+    pub fn session(
+        base: Option<&Principal>,
+        role_tags: &[(String, String)],
+        ctx: SessionContext,
+    ) -> Self {
+        use crate::sts::token::SessionKind;
+        let c = &ctx.claims;
+        match (c.kind, base) {
+            (SessionKind::SessionToken, Some(user)) => {
+                let mut p = user.clone();
+                p.session = Some(ctx);
+                p
+            }
+            _ => {
+                let mut tags: Vec<(String, String)> = role_tags
+                    .iter()
+                    .filter(|(k, _)| !c.tags.iter().any(|(sk, _)| sk.eq_ignore_ascii_case(k)))
+                    .cloned()
+                    .collect();
+                tags.extend(c.tags.iter().cloned());
+                let name = c.session_name.clone().unwrap_or_default();
+                let policy = crate::policy::PrincipalInfo {
+                    kind: crate::policy::PrincipalType::AssumedRole,
+                    arn: c.arn.clone(),
+                    account: c.account.clone(),
+                    role_arn: c.role_arn.clone(),
+                    user_id: c.user_id.clone(),
+                    user_name: None,
+                    tags: tags.clone(),
+                    service: None,
+                    has_boundary: false,
+                };
+                Self {
+                    kind: PrincipalKind::AssumedRole,
+                    arn: c.arn.clone(),
+                    account_id: c.account.clone(),
+                    name,
+                    unique_id: c.user_id.clone(),
+                    tags,
+                    policy,
+                    session: Some(ctx),
+                }
+            }
         }
     }
 
@@ -113,7 +186,7 @@ impl Principal {
 #[derive(Debug)]
 pub struct AccessKey {
     /// The access key id (`AKIA…`).
-    pub id: String,
+    pub id: Arc<str>,
     /// Its secret.
     pub secret: SecretKey,
     /// Active or inactive.
@@ -125,7 +198,7 @@ pub struct AccessKey {
 /// All long-term access keys, by access key id.
 #[derive(Debug, Default)]
 pub struct KeyStore {
-    keys: HashMap<String, Arc<AccessKey>>,
+    keys: HashMap<Box<str>, Arc<AccessKey>, foldhash::fast::RandomState>,
 }
 
 impl KeyStore {
@@ -135,7 +208,7 @@ impl KeyStore {
         Self {
             keys: keys
                 .into_iter()
-                .map(|k| (k.id.clone(), Arc::new(k)))
+                .map(|k| (Box::from(k.id.as_ref()), Arc::new(k)))
                 .collect(),
         }
     }
@@ -177,7 +250,7 @@ mod tests {
             vec![],
         ));
         let ak = AccessKey {
-            id: "AKIAEXAMPLE".into(),
+            id: Arc::from("AKIAEXAMPLE"),
             secret: k,
             status: KeyStatus::Active,
             principal: p,

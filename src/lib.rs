@@ -23,5 +23,6 @@ pub mod policy;
 pub mod proxy;
 pub mod sigv4;
 pub mod simulate;
+pub mod sts;
 pub mod telemetry;
 pub mod time;

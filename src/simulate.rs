@@ -1833,6 +1833,7 @@ fn kind_label(k: PrincipalType) -> &'static str {
         PrincipalType::Account => "account root user",
         PrincipalType::Anonymous => "anonymous",
         PrincipalType::Service => "service",
+        PrincipalType::WebIdentityUser => "web identity user",
     }
 }
 

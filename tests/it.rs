@@ -40,3 +40,6 @@ mod moto;
 
 #[path = "it/import.rs"]
 mod import;
+
+#[path = "it/sts.rs"]
+mod sts;

@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use super::mapping::{self, Mapped, TemplateVars};
 use super::message::access_denied_message;
 use crate::config::{MappingMode, Snapshot};
-use crate::credentials::Principal;
+use crate::credentials::{Principal, SessionContext};
 use crate::policy::{evaluate, Decision, Outcome, Policies, PrincipalInfo, RequestContext};
 use crate::sigv4::HttpRequest;
 
@@ -253,15 +253,19 @@ pub fn authorize(
         });
     };
     let info = principal_info(principal);
+    let session = principal.session.as_ref();
     let main = decide(
         snapshot,
         info,
+        session,
         &mapped.action,
         &mapped.resource,
         &mapped.keys,
+        &[],
         &default_account,
         req,
         facts,
+        None,
     );
     if main.outcome != Outcome::Allowed {
         return Err(denied(info, &mapped.action, &mapped.resource, main));
@@ -270,12 +274,15 @@ pub fn authorize(
         let d = decide(
             snapshot,
             info,
+            session,
             action,
             resource,
             &mapped.keys,
+            &[],
             &default_account,
             req,
             facts,
+            None,
         );
         if d.outcome != Outcome::Allowed {
             return Err(denied(info, action, resource, d));
@@ -296,88 +303,157 @@ fn denied(info: &PrincipalInfo, action: &str, resource: &str, d: Decision) -> Au
     }
 }
 
+/// Evaluates one action on one resource for a principal (and its session, for temporary
+/// credentials). `resource_policy` replaces the configured resource policy (a role's trust
+/// policy for `sts:AssumeRole*`).
 #[allow(clippy::too_many_arguments)]
-fn decide(
+pub fn decide(
     snapshot: &Snapshot,
     info: &PrincipalInfo,
+    session: Option<&SessionContext>,
     action: &str,
     resource: &str,
     keys: &[(String, String)],
+    multi: &[(String, Vec<String>)],
     default_account: &str,
     req: &HttpRequest<'_>,
     facts: &Facts<'_>,
+    resource_policy: Option<&crate::policy::PolicySet>,
 ) -> Decision {
+    if let Some(d) = session.and_then(|s| revoked(snapshot, s)) {
+        return d;
+    }
     let entry = snapshot.access.resource(resource);
     let resource_account = entry.map_or(default_account, |e| e.account.as_str());
     let mut ctx =
         RequestContext::new(info, action, resource).with_resource_account(resource_account);
     if let Some(ip) = facts.source_ip {
-        ctx.set("aws:SourceIp", ip.to_string());
+        ctx.set("aws:sourceip", ip.to_string());
     }
     ctx.set(
-        "aws:SecureTransport",
+        "aws:securetransport",
         if facts.secure_transport {
             "true"
         } else {
             "false"
         },
     );
-    ctx.set("aws:CurrentTime", crate::time::iso8601(facts.now));
-    ctx.set("aws:EpochTime", facts.now.to_string());
-    ctx.set("aws:RequestedRegion", facts.region);
-    ctx.set("aws:ResourceAccount", resource_account);
+    ctx.set("aws:currenttime", crate::time::iso8601(facts.now));
+    ctx.set("aws:epochtime", facts.now.to_string());
+    ctx.set("aws:requestedregion", facts.region);
+    ctx.set("aws:resourceaccount", resource_account);
     if let Some(ua) = req
         .headers
         .get(http::header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
     {
-        ctx.set("aws:UserAgent", ua);
+        ctx.set("aws:useragent", ua);
     }
     if let Some(r) = req
         .headers
         .get(http::header::REFERER)
         .and_then(|v| v.to_str().ok())
     {
-        ctx.set("aws:Referer", r);
+        ctx.set("aws:referer", r);
     }
     let org = snapshot.access.organization.as_ref();
     let principal_path = org.and_then(|o| o.path(&info.account));
     let resource_path = org.and_then(|o| o.path(resource_account));
     if let (Some(o), Some(p)) = (org, principal_path) {
-        ctx.set("aws:PrincipalOrgID", o.id.as_str());
+        ctx.set("aws:principalorgid", o.id.as_str());
         ctx.set_multi(
-            "aws:PrincipalOrgPaths",
+            "aws:principalorgpaths",
             vec![Cow::Borrowed(p.org_path.as_str())],
         );
     }
     if let (Some(o), Some(p)) = (org, resource_path) {
-        ctx.set("aws:ResourceOrgID", o.id.as_str());
+        ctx.set("aws:resourceorgid", o.id.as_str());
         ctx.set_multi(
-            "aws:ResourceOrgPaths",
+            "aws:resourceorgpaths",
             vec![Cow::Borrowed(p.org_path.as_str())],
         );
     }
     if let Some(e) = entry {
         for (k, v) in &e.tags {
-            ctx.set(format!("aws:ResourceTag/{k}"), v.as_str());
+            ctx.set(
+                format!("aws:resourcetag/{}", k.to_ascii_lowercase()),
+                v.as_str(),
+            );
         }
+    }
+    if let Some(session) = session {
+        session_keys(&mut ctx, session, facts.now);
     }
     for (k, v) in keys {
         ctx.set(k.as_str(), v.as_str());
+    }
+    for (k, values) in multi {
+        ctx.set_multi(
+            k.as_str(),
+            values.iter().map(|v| Cow::Borrowed(v.as_str())).collect(),
+        );
     }
     let identity = snapshot.identity_policies(principal_arn_of(info));
     let empty: [crate::policy::PolicySet; 0] = [];
     let policies = Policies {
         identity: identity.map(|s| s.as_ref()),
         boundary: None,
-        session: None,
-        resource: entry.and_then(|e| e.policy.as_deref()),
+        session: session.and_then(|s| s.policies.as_deref()),
+        resource: resource_policy.or_else(|| entry.and_then(|e| e.policy.as_deref())),
         scps: principal_path.map_or(&empty[..], |p| p.scps.as_slice()),
         rcps: resource_path.map_or(&empty[..], |p| p.rcps.as_slice()),
         principal_in_management_account: org.is_some_and(|o| o.is_management(&info.account)),
         resource_in_management_account: org.is_some_and(|o| o.is_management(resource_account)),
     };
     evaluate(&policies, &ctx)
+}
+
+/// Configured revocations (`[[sts.revocations]]`) work as AWS's "revoke older sessions" policy:
+/// an explicit identity-policy deny of every action for sessions issued before the cut-off.
+fn revoked(snapshot: &Snapshot, session: &SessionContext) -> Option<Decision> {
+    let c = &session.claims;
+    let sts = snapshot.sts.as_ref()?;
+    let mut principals: Vec<&str> = vec![c.arn.as_str()];
+    if let Some(p) = &c.parent_user_arn {
+        principals.push(p);
+    }
+    sts.revocations
+        .revoked(c.issued_at, c.role_arn.as_deref(), &principals, &c.account)
+        .then(|| Decision {
+            outcome: Outcome::ExplicitDeny,
+            statement: Some(crate::policy::StatementRef {
+                policy: "AWSRevokeOlderSessions".into(),
+                policy_type: crate::policy::PolicyType::Identity,
+                index: 0,
+                sid: Some("RevokeOlderSessions".into()),
+            }),
+            denied_by: Some(crate::policy::PolicyType::Identity),
+        })
+}
+
+/// The keys a session adds to every request it signs (IAM User Guide, global condition keys).
+fn session_keys<'a>(ctx: &mut RequestContext<'a>, session: &'a SessionContext, now: i64) {
+    let c = &session.claims;
+    ctx.set("aws:tokenissuetime", crate::time::iso8601(c.issued_at));
+    ctx.set(
+        "aws:multifactorauthpresent",
+        if c.mfa_authenticated { "true" } else { "false" },
+    );
+    if c.mfa_authenticated {
+        ctx.set(
+            "aws:multifactorauthage",
+            now.saturating_sub(c.issued_at).max(0).to_string(),
+        );
+    }
+    if let Some(s) = &c.source_identity {
+        ctx.set("aws:sourceidentity", s.as_str());
+    }
+    if let Some(w) = &c.web_identity {
+        ctx.set(
+            "aws:federatedprovider",
+            crate::sts::federated_provider(&w.provider, &c.account),
+        );
+    }
 }
 
 fn principal_arn_of(info: &PrincipalInfo) -> &str {

@@ -1,7 +1,6 @@
 //! What authorization needs from the configuration: the organization (SCPs and RCPs per level),
 //! resources (resource policies, tags, owners) and how requests map to IAM actions.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::authz::mapping::RestRoutes;
@@ -15,7 +14,7 @@ pub struct Access {
     /// Resources with policies, tags or owners, in config order (the first match wins).
     pub resources: Vec<ResourceEntry>,
     /// Request mappings by SigV4 scope service.
-    pub mappings: HashMap<String, Mapping>,
+    pub mappings: super::FastMap<String, Mapping>,
     /// Peers whose `X-Forwarded-For` is trusted for `aws:SourceIp`.
     pub trusted_proxies: Vec<Cidr>,
 }
@@ -43,7 +42,7 @@ pub struct Organization {
     pub root_id: String,
     /// The management account (SCPs don't apply to it, RCPs don't apply to its resources).
     pub management_account: Option<String>,
-    pub(crate) paths: HashMap<String, OrgPath>,
+    pub(crate) paths: super::FastMap<String, OrgPath>,
 }
 
 impl Organization {

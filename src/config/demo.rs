@@ -1,7 +1,8 @@
-//! The built-in demo: `config/demo.toml`, its secrets and its policies, embedded in the binary.
+//! The built-in demo: `config/demo.toml`, its secrets, its policies and its OIDC key set,
+//! embedded in the binary.
 //!
-//! The demo secrets are embedded on purpose: they are public, printed at startup, and the demo
-//! listens on loopback only.
+//! The demo secrets (access keys and the session-token key) are embedded on purpose: they are
+//! public, printed at startup, and the demo listens on loopback only.
 
 /// The name the demo config goes by in findings.
 pub(crate) const CONFIG_NAME: &str = "demo.toml";
@@ -30,5 +31,13 @@ pub(crate) const FILES: &[(&str, &str)] = &[
     (
         "policies/demo-deployer-trust.json",
         include_str!("../../config/policies/demo-deployer-trust.json"),
+    ),
+    (
+        "policies/demo-web-app-trust.json",
+        include_str!("../../config/policies/demo-web-app-trust.json"),
+    ),
+    (
+        "demo-jwks.json",
+        include_str!("../../config/demo-jwks.json"),
     ),
 ];

@@ -1,9 +1,10 @@
 //! Configuration: one TOML file (serde structs that refuse unknown fields) → [`validate`] (every
 //! problem found, not just the first) → a compiled, immutable [`Snapshot`].
 //!
-//! IAM policy documents stay JSON files referenced by path; secret access keys live in a separate
-//! secrets file or in `TOLLGATE_SECRET_<ACCESS_KEY_ID>` environment variables, never in the main
-//! file. The reference for every key is `docs/configuration.md`.
+//! IAM policy documents stay JSON files referenced by path; secret access keys and session-token
+//! keys live in a separate secrets file or in `TOLLGATE_SECRET_<ACCESS_KEY_ID>` and
+//! `TOLLGATE_STS_KEY_<KID>` environment variables, never in the main file. The reference for every
+//! key is `docs/configuration.md`.
 //!
 //! [`validate`]: validate::validate
 
@@ -13,9 +14,14 @@ mod locate;
 mod origin;
 mod schema;
 mod secrets;
+mod sts;
 mod validate;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
+
+/// A hash map for configuration data on the request path: keys come from the configuration, not
+/// from requests, so a fast (seeded) hasher is safe from flooding.
+pub type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
@@ -52,6 +58,10 @@ pub struct Snapshot {
     pub policy_warnings: Vec<Finding>,
     /// Organization, resources and request mappings: what authorization needs.
     pub access: Access,
+    /// Session-token keys, revocations and OIDC providers (`[sts]`, `[[oidc_providers]]`).
+    /// `None` without an `[sts]` section: temporary credentials are then refused and STS
+    /// operations that issue credentials answer an error.
+    pub sts: Option<StsSettings>,
     index: Index,
 }
 
@@ -59,14 +69,16 @@ pub struct Snapshot {
 #[derive(Default)]
 struct Index {
     /// User or role ARN → its compiled identity policies (own, groups', inline).
-    identity_sets: HashMap<String, Arc<crate::policy::PolicySet>>,
+    identity_sets: FastMap<String, Arc<crate::policy::PolicySet>>,
     /// Managed policy ARN → compiled policy.
-    compiled_policies: HashMap<String, Arc<crate::policy::CompiledPolicy>>,
-    accounts: HashMap<String, usize>,
-    users: HashMap<String, usize>,
-    groups: HashMap<String, usize>,
-    roles: HashMap<String, usize>,
-    policies: HashMap<String, usize>,
+    compiled_policies: FastMap<String, Arc<crate::policy::CompiledPolicy>>,
+    /// Role ARN → its compiled trust policy.
+    trust_policies: FastMap<String, Arc<crate::policy::PolicySet>>,
+    accounts: FastMap<String, usize>,
+    users: FastMap<String, usize>,
+    groups: FastMap<String, usize>,
+    roles: FastMap<String, usize>,
+    policies: FastMap<String, usize>,
 }
 
 impl Snapshot {
@@ -74,6 +86,22 @@ impl Snapshot {
     /// groups'), indexed by action.
     pub fn identity_policies(&self, principal_arn: &str) -> Option<&Arc<crate::policy::PolicySet>> {
         self.index.identity_sets.get(principal_arn)
+    }
+
+    /// The compiled trust policy of a role (a [`PolicyType::Trust`] policy saying who may
+    /// assume it), by role ARN.
+    ///
+    /// [`PolicyType::Trust`]: crate::policy::PolicyType::Trust
+    pub fn trust_policy(&self, role_arn: &str) -> Option<&Arc<crate::policy::PolicySet>> {
+        self.index.trust_policies.get(role_arn)
+    }
+
+    /// The OIDC provider whose issuer a web identity token's `iss` names, when STS is
+    /// configured. See [`StsSettings::oidc_provider_for_issuer`].
+    pub fn oidc_provider_for_issuer(&self, iss: &str) -> Option<&OidcProviderConfig> {
+        self.sts
+            .as_ref()
+            .and_then(|sts| sts.oidc_provider_for_issuer(iss))
     }
 
     /// A compiled managed policy by ARN.
@@ -127,7 +155,50 @@ impl fmt::Debug for Snapshot {
             .field("groups", &self.groups)
             .field("roles", &self.roles)
             .field("policies", &self.policies)
+            .field("sts", &self.sts)
             .finish_non_exhaustive()
+    }
+}
+
+/// A small sorted set of names (regions, services). Configurations list a handful, so a linear
+/// scan of short strings beats hashing on the request path; entries are shared `Arc<str>` so a
+/// request keeps the matched name without allocating.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NameSet(Vec<Arc<str>>);
+
+impl NameSet {
+    /// The stored name equal to `name`.
+    pub fn get(&self, name: &str) -> Option<&Arc<str>> {
+        self.0.iter().find(|n| ***n == *name)
+    }
+
+    /// Whether `name` is in the set.
+    pub fn contains(&self, name: &str) -> bool {
+        self.get(name).is_some()
+    }
+
+    /// The names, sorted.
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(|n| &**n)
+    }
+
+    /// Number of names.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl<S: AsRef<str>> FromIterator<S> for NameSet {
+    fn from_iter<I: IntoIterator<Item = S>>(iter: I) -> Self {
+        let mut names: Vec<Arc<str>> = iter.into_iter().map(|s| Arc::from(s.as_ref())).collect();
+        names.sort();
+        names.dedup();
+        Self(names)
     }
 }
 
@@ -135,15 +206,15 @@ impl fmt::Debug for Snapshot {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthSettings {
     /// Regions a credential scope may name (never empty).
-    pub regions: HashSet<String>,
+    pub regions: NameSet,
     /// Services a credential scope may name (never empty).
-    pub services: HashSet<String>,
+    pub services: NameSet,
     /// How far `X-Amz-Date` may be from the local clock, either way. Default 15 minutes.
     pub clock_skew: Duration,
     /// Largest body whose SHA-256 is checked against `x-amz-content-sha256`. Default 8 MiB.
     pub max_verified_body: u64,
     /// Services (a subset of `services`) for which `UNSIGNED-PAYLOAD` is accepted.
-    pub unsigned_payload_services: HashSet<String>,
+    pub unsigned_payload_services: NameSet,
     /// Include `CanonicalRequest` and `StringToSign` in `SignatureDoesNotMatch` errors, as AWS
     /// does. Default false.
     pub expose_signing_details: bool,
@@ -313,12 +384,13 @@ pub struct ManagedPolicy {
 }
 
 pub use access::{Access, Mapping, MappingMode, OrgPath, Organization, ResourceEntry};
+pub use sts::{OidcProviderConfig, Revocation, RevocationTarget, Revocations, StsSettings};
 
 /// Where the config came from, for error messages.
 #[derive(Debug, Clone, Copy)]
 pub enum Source<'a> {
     /// Read from (or standing for) this file: relative paths in it resolve against its directory,
-    /// and `TOLLGATE_SECRET_*` environment variables are read.
+    /// and `TOLLGATE_SECRET_*` and `TOLLGATE_STS_KEY_*` environment variables are read.
     File(&'a Path),
     /// Built into the binary under this name: referenced files are looked up among the embedded
     /// demo files, and the environment is not read.
@@ -412,9 +484,10 @@ pub struct DemoCredential {
     pub status: KeyStatus,
 }
 
-/// Reads and compiles a config file. Relative `secrets_file`, policy and trust-policy paths
-/// resolve against the config file's directory; `TOLLGATE_SECRET_<ACCESS_KEY_ID>` environment
-/// variables provide or override secrets.
+/// Reads and compiles a config file. Relative `secrets_file`, policy, trust-policy and
+/// `jwks_file` paths resolve against the config file's directory;
+/// `TOLLGATE_SECRET_<ACCESS_KEY_ID>` and `TOLLGATE_STS_KEY_<KID>` environment variables provide
+/// or override secrets.
 pub fn load_file(path: &Path, generation: u64) -> Result<Snapshot, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         ConfigError::Invalid(vec![Finding {
@@ -465,7 +538,7 @@ pub fn demo_credentials() -> Vec<DemoCredential> {
             user.access_keys.iter().filter_map(|id| {
                 snapshot.keys.get(id).map(|key| DemoCredential {
                     user: user.name.clone(),
-                    access_key_id: key.id.clone(),
+                    access_key_id: key.id.to_string(),
                     secret: key.secret.clone(),
                     status: key.status,
                 })

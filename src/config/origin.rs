@@ -1,4 +1,4 @@
-//! Where referenced files (policies, secrets) and environment secrets are read from.
+//! Where referenced files (policies, secrets, key sets) and environment secrets are read from.
 
 use std::ffi::OsString;
 use std::io::Read;
@@ -98,9 +98,20 @@ impl<'a> Origin<'a> {
     /// The `TOLLGATE_SECRET_<ACCESS_KEY_ID>` variable, if set (never for embedded configs).
     /// `Err(())` when it is set but not UTF-8.
     pub(crate) fn env_secret(&self, access_key_id: &str) -> Option<Result<Zeroizing<String>, ()>> {
+        self.env(&env_var_name(access_key_id))
+    }
+
+    /// The `TOLLGATE_STS_KEY_<KID>` variable, if set (never for embedded configs).
+    /// `Err(())` when it is set but not UTF-8.
+    pub(crate) fn env_sts_key(&self, kid: &str) -> Option<Result<Zeroizing<String>, ()>> {
+        self.env(&sts_key_env_var_name(kid))
+    }
+
+    fn env(&self, name: &str) -> Option<Result<Zeroizing<String>, ()>> {
         match &self.kind {
-            Kind::Disk { env, .. } => env(&env_var_name(access_key_id))
-                .map(|value| value.into_string().map(Zeroizing::new).map_err(|_| ())),
+            Kind::Disk { env, .. } => {
+                env(name).map(|value| value.into_string().map(Zeroizing::new).map_err(|_| ()))
+            }
             Kind::Embedded { .. } => None,
         }
     }
@@ -109,6 +120,21 @@ impl<'a> Origin<'a> {
 /// `TOLLGATE_SECRET_<ACCESS_KEY_ID>`.
 pub(crate) fn env_var_name(access_key_id: &str) -> String {
     format!("TOLLGATE_SECRET_{access_key_id}")
+}
+
+/// `TOLLGATE_STS_KEY_<KID>`, the key id upper-cased with `-` replaced by `_`.
+pub(crate) fn sts_key_env_var_name(kid: &str) -> String {
+    let suffix: String = kid
+        .chars()
+        .map(|c| {
+            if c == '-' {
+                '_'
+            } else {
+                c.to_ascii_uppercase()
+            }
+        })
+        .collect();
+    format!("TOLLGATE_STS_KEY_{suffix}")
 }
 
 fn embedded(files: &[(&'static str, &'static str)], reference: &str) -> Option<&'static str> {

@@ -37,6 +37,44 @@ pub(crate) struct RawConfig {
     pub(crate) resources: Vec<RawResource>,
     #[serde(default)]
     pub(crate) mappings: Vec<RawMapping>,
+    pub(crate) sts: Option<RawSts>,
+    #[serde(default)]
+    pub(crate) oidc_providers: Vec<RawOidcProvider>,
+}
+
+/// `[sts]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawSts {
+    #[serde(default)]
+    pub(crate) keys: Vec<String>,
+    #[serde(default)]
+    pub(crate) revocations: Vec<RawRevocation>,
+}
+
+/// `[[sts.revocations]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRevocation {
+    pub(crate) role: Option<String>,
+    pub(crate) principal: Option<String>,
+    pub(crate) account: Option<String>,
+    /// A string or a TOML offset date-time (`before = 2026-11-28T12:00:00Z` without quotes).
+    pub(crate) before: Option<toml::Value>,
+}
+
+/// `[[oidc_providers]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawOidcProvider {
+    pub(crate) account: Option<String>,
+    pub(crate) url: Option<String>,
+    #[serde(default)]
+    pub(crate) audiences: Vec<String>,
+    pub(crate) jwks_file: Option<String>,
+    pub(crate) jwks_url: Option<String>,
+    pub(crate) jwks: Option<String>,
+    pub(crate) refresh_seconds: Option<u64>,
 }
 
 /// `[organization]`.

@@ -13,12 +13,15 @@ use super::secrets;
 use super::Access;
 use super::{
     Account, AuthSettings, Finding, Group, Index, InlinePolicy, Listeners, ManagedPolicy, Role,
-    Snapshot, UpstreamSettings, UpstreamTarget, User,
+    Snapshot, StsSettings, UpstreamSettings, UpstreamTarget, User,
 };
 use crate::credentials::{AccessKey, KeyStatus, KeyStore, Principal, SecretKey};
 use crate::policy::{CompiledPolicy, PolicySet, PolicyType};
 
 mod access;
+mod sts;
+
+pub(crate) use sts::is_sts_kid;
 
 const DEFAULT_CLOCK_SKEW_SECONDS: u64 = 15 * 60;
 const MAX_CLOCK_SKEW_SECONDS: u64 = 60 * 60;
@@ -41,8 +44,13 @@ pub(crate) struct Validated {
     policies: Vec<ManagedPolicy>,
     keys: Vec<ValidKey>,
     access: Access,
+    sts: Option<StsSettings>,
     warnings: Vec<Finding>,
 }
+
+/// The secrets file, when one is named: its label, and what it holds (`None` when it could not
+/// be read or parsed; that finding is already reported).
+type SecretsSource = Option<(String, Option<secrets::SecretsFile>)>;
 
 struct ValidKey {
     user: usize,
@@ -81,7 +89,9 @@ pub(crate) fn validate(raw: RawConfig, origin: &Origin<'_>) -> Result<Validated,
         &accounts,
         trusted_proxies,
     );
-    let keys = check.secrets(raw.secrets_file.as_deref(), key_refs);
+    let secrets_file = check.secrets_file(raw.secrets_file.as_deref());
+    let keys = check.secrets(&secrets_file, key_refs);
+    let sts = check.sts(raw.sts, raw.oidc_providers, &secrets_file, &users, &roles);
     match (check.findings.is_empty(), auth, upstream) {
         (true, Some(auth), Some(upstream)) => Ok(Validated {
             auth,
@@ -94,6 +104,7 @@ pub(crate) fn validate(raw: RawConfig, origin: &Origin<'_>) -> Result<Validated,
             policies,
             keys,
             access,
+            sts,
             warnings: check.warnings,
         }),
         _ => Err(check.findings),
@@ -117,13 +128,13 @@ pub(crate) fn compile(v: Validated, generation: u64) -> Snapshot {
         .collect();
     let keys = KeyStore::new(v.keys.into_iter().filter_map(|k| {
         principals.get(k.user).map(|principal| AccessKey {
-            id: k.id,
+            id: Arc::from(k.id),
             secret: k.secret,
             status: k.status,
             principal: Arc::clone(principal),
         })
     }));
-    fn by<T>(items: &[T], key: impl Fn(&T) -> &String) -> HashMap<String, usize> {
+    fn by<T>(items: &[T], key: impl Fn(&T) -> &String) -> super::FastMap<String, usize> {
         items
             .iter()
             .enumerate()
@@ -132,8 +143,9 @@ pub(crate) fn compile(v: Validated, generation: u64) -> Snapshot {
     }
     let compiled = compile_policies(&v.users, &v.groups, &v.roles, &v.policies);
     let index = Index {
-        identity_sets: compiled.identity_sets,
-        compiled_policies: compiled.managed,
+        identity_sets: compiled.identity_sets.into_iter().collect(),
+        compiled_policies: compiled.managed.into_iter().collect(),
+        trust_policies: compiled.trust.into_iter().collect(),
         accounts: by(&v.accounts, |a| &a.id),
         users: by(&v.users, |u| &u.arn),
         groups: by(&v.groups, |g| &g.arn),
@@ -153,6 +165,7 @@ pub(crate) fn compile(v: Validated, generation: u64) -> Snapshot {
         policies: v.policies,
         policy_warnings: v.warnings,
         access: v.access,
+        sts: v.sts,
         index,
     }
 }
@@ -160,21 +173,24 @@ pub(crate) fn compile(v: Validated, generation: u64) -> Snapshot {
 struct CompiledPolicies {
     managed: HashMap<String, Arc<CompiledPolicy>>,
     identity_sets: HashMap<String, Arc<PolicySet>>,
+    /// Role ARN → its trust policy.
+    trust: HashMap<String, Arc<PolicySet>>,
 }
 
 /// Compiles every managed policy once and indexes each user's (own + groups') and each role's
-/// identity policies into a [`PolicySet`].
+/// identity policies into a [`PolicySet`]; compiles each role's trust policy.
 fn compile_policies(
     users: &[User],
     groups: &[Group],
     roles: &[Role],
     policies: &[ManagedPolicy],
 ) -> CompiledPolicies {
-    let compile = |id: String, doc: &serde_json::Value| {
-        crate::policy::parse_policy_value(doc, PolicyType::Identity)
+    let compile_as = |id: String, doc: &serde_json::Value, ty: PolicyType| {
+        crate::policy::parse_policy_value(doc, ty)
             .document
-            .map(|d| Arc::new(CompiledPolicy::compile(id, PolicyType::Identity, &d)))
+            .map(|d| Arc::new(CompiledPolicy::compile(id, ty, &d)))
     };
+    let compile = |id: String, doc: &serde_json::Value| compile_as(id, doc, PolicyType::Identity);
     let managed: HashMap<String, Arc<CompiledPolicy>> = policies
         .iter()
         .filter_map(|p| compile(p.arn.clone(), &p.document).map(|c| (p.arn.clone(), c)))
@@ -200,14 +216,21 @@ fn compile_policies(
         }
         identity_sets.insert(u.arn.clone(), Arc::new(PolicySet::new(set)));
     }
+    let mut trust = HashMap::new();
     for r in roles {
         let mut set = attached(&r.managed_policies);
         set.extend(inline(&r.arn, &r.inline_policies));
         identity_sets.insert(r.arn.clone(), Arc::new(PolicySet::new(set)));
+        // Validation refused trust policies with errors, so this always compiles.
+        let id = format!("{}/trust-policy", r.arn);
+        if let Some(policy) = compile_as(id, &r.trust_policy, PolicyType::Trust) {
+            trust.insert(r.arn.clone(), Arc::new(PolicySet::new(vec![policy])));
+        }
     }
     CompiledPolicies {
         managed,
         identity_sets,
+        trust,
     }
 }
 
@@ -278,7 +301,7 @@ impl Check<'_> {
             "service",
             "[\"execute-api\"]",
         );
-        let mut unsigned = HashSet::new();
+        let mut unsigned = Vec::new();
         for (i, service) in raw.unsigned_payload_services.into_iter().enumerate() {
             if !services.contains(&service) {
                 self.at(
@@ -286,7 +309,7 @@ impl Check<'_> {
                     format!("`{service}` is not listed in auth.services"),
                 );
             }
-            unsigned.insert(service);
+            unsigned.push(service);
         }
         let skew = raw.clock_skew_seconds.unwrap_or(DEFAULT_CLOCK_SKEW_SECONDS);
         if !(1..=MAX_CLOCK_SKEW_SECONDS).contains(&skew) {
@@ -299,13 +322,13 @@ impl Check<'_> {
             return None;
         }
         Some(AuthSettings {
-            regions,
-            services,
+            regions: regions.into_iter().collect(),
+            services: services.into_iter().collect(),
             clock_skew: Duration::from_secs(skew),
             max_verified_body: raw
                 .max_verified_body_bytes
                 .unwrap_or(DEFAULT_MAX_VERIFIED_BODY),
-            unsigned_payload_services: unsigned,
+            unsigned_payload_services: unsigned.into_iter().collect(),
             expose_signing_details: raw.expose_signing_details,
         })
     }
@@ -936,9 +959,9 @@ impl Check<'_> {
         roles
     }
 
-    /// Finds a secret for every access key: `TOLLGATE_SECRET_<ID>` first, then the secrets file.
-    fn secrets(&mut self, secrets_file: Option<&str>, refs: Vec<KeyRef>) -> Vec<ValidKey> {
-        let file = secrets_file.map(|reference| {
+    /// Reads and parses the secrets file, if one is named.
+    fn secrets_file(&mut self, secrets_file: Option<&str>) -> SecretsSource {
+        secrets_file.map(|reference| {
             let label = self.origin.file_label(reference);
             let secrets = match self.origin.read_secrets(reference) {
                 Ok(text) => secrets::parse(&text, &label, &mut self.findings),
@@ -948,7 +971,11 @@ impl Check<'_> {
                 }
             };
             (label, secrets)
-        });
+        })
+    }
+
+    /// Finds a secret for every access key: `TOLLGATE_SECRET_<ID>` first, then the secrets file.
+    fn secrets(&mut self, file: &SecretsSource, refs: Vec<KeyRef>) -> Vec<ValidKey> {
         let mut keys = Vec::new();
         for (user, item, id, status) in refs {
             let env_name = env_var_name(&id);
@@ -964,8 +991,8 @@ impl Check<'_> {
                     });
                     continue;
                 }
-                None => match &file {
-                    Some((label, Some(secrets))) => match secrets.get(&id) {
+                None => match file {
+                    Some((label, Some(secrets))) => match secrets.access_keys.get(&id) {
                         Some(secret) => {
                             (secret.clone(), label.clone(), format!("access_keys.{id}"))
                         }

@@ -20,6 +20,9 @@ pub enum PrincipalType {
     Anonymous,
     /// An AWS service principal.
     Service,
+    /// A web identity (OIDC) caller of `AssumeRoleWithWebIdentity`; its `arn` is the provider as
+    /// trust policies name it in `Federated`.
+    WebIdentityUser,
 }
 
 impl PrincipalType {
@@ -32,6 +35,7 @@ impl PrincipalType {
             PrincipalType::FederatedUser => "FederatedUser",
             PrincipalType::Anonymous => "Anonymous",
             PrincipalType::Service => "Service",
+            PrincipalType::WebIdentityUser => "WebIdentityUser",
         }
     }
 }

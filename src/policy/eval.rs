@@ -195,7 +195,14 @@ fn principal_grant(m: &PrincipalMatcher, ctx: &RequestContext<'_>) -> Grant {
                 Grant::None
             }
         }
-        PrincipalMatcher::Federated(_) | PrincipalMatcher::CanonicalUser(_) => Grant::None,
+        PrincipalMatcher::Federated(f) => {
+            if p.kind == PrincipalType::WebIdentityUser && p.arn == f.as_ref() {
+                Grant::Full
+            } else {
+                Grant::None
+            }
+        }
+        PrincipalMatcher::CanonicalUser(_) => Grant::None,
     }
 }
 
@@ -220,6 +227,9 @@ fn not_principal_excludes(list: &[PrincipalMatcher], ctx: &RequestContext<'_>) -
         PrincipalType::AssumedRole => account_listed && arn_listed(&p.arn) && p.role_arn.as_deref().is_some_and(arn_listed),
         PrincipalType::Service => list.iter().any(|m| matches!(m, PrincipalMatcher::Service(s) if Some(s.as_ref()) == p.service.as_deref())),
         PrincipalType::Anonymous => false,
+        PrincipalType::WebIdentityUser => list
+            .iter()
+            .any(|m| matches!(m, PrincipalMatcher::Federated(f) if f.as_ref() == p.arn)),
     }
 }
 

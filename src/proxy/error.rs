@@ -170,6 +170,15 @@ impl AwsError {
                     Self::client(StatusCode::FORBIDDEN, "InvalidClientTokenId", "The AWS access key provided does not exist in our records.")
                 }
             }
+            AuthError::ExpiredToken { .. } => {
+                if s3 {
+                    Self::client(StatusCode::BAD_REQUEST, "ExpiredToken", "The provided token has expired.")
+                } else if json {
+                    Self::client(StatusCode::BAD_REQUEST, "ExpiredTokenException", "The security token included in the request is expired")
+                } else {
+                    Self::client(StatusCode::FORBIDDEN, "ExpiredToken", "The security token included in the request is expired")
+                }
+            }
             AuthError::InvalidSessionToken { .. } => {
                 if s3 {
                     Self::client(StatusCode::BAD_REQUEST, "InvalidToken", "The provided token is malformed or otherwise invalid.")

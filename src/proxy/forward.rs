@@ -181,7 +181,7 @@ pub(crate) async fn send(
             }
             if mismatch.load(Ordering::Acquire) {
                 return Err(AuthError::PayloadMismatch {
-                    service: authd.service.clone(),
+                    service: authd.service.to_string(),
                 }
                 .into());
             }

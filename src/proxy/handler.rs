@@ -20,6 +20,7 @@ use crate::authz;
 use crate::config::Snapshot;
 use crate::sigv4::ChunkedDecoder;
 use crate::sigv4::{self, AuthForm, HttpRequest};
+use crate::sts;
 
 thread_local! {
     /// Reused buffer for the string to sign.
@@ -92,10 +93,8 @@ pub async fn handle(
         Err(reject) => {
             let err = match reject {
                 Reject::Auth(e, claimed) => {
-                    let mut regions: Vec<&String> = snapshot.auth.regions.iter().collect();
-                    regions.sort();
                     let claimed = claimed.as_ref().map(|(f, s)| (*f, s.as_str()));
-                    AwsError::from_auth(&e, protocol, regions.first().map(|s| s.as_str()), claimed)
+                    AwsError::from_auth(&e, protocol, snapshot.auth.regions.iter().next(), claimed)
                 }
                 Reject::Authz(e) => AwsError::access_denied(&e.to_string(), protocol),
                 Reject::Aws(e) => e,
@@ -215,9 +214,48 @@ async fn process(
         authority: parts.uri.authority().map(|a| a.as_str()),
         headers: &parts.headers,
     };
+    // 0. An unsigned form post (or query) may be STS `AssumeRoleWithWebIdentity`, which carries
+    //    no AWS signature: answered here, never forwarded.
+    if sts::service::may_be_web_identity(&parts) {
+        let body = match body::read_up_to(incoming, sts::service::MAX_UNSIGNED_FORM).await {
+            Ok(Read::Complete(bytes)) => bytes,
+            _ => bytes::Bytes::new(),
+        };
+        let region = snapshot.auth.regions.iter().next().unwrap_or("us-east-1");
+        let call = sts::ops::Call {
+            snapshot,
+            req: &http_req,
+            facts: authz::Facts {
+                source_ip: Some(source_ip(
+                    peer,
+                    &parts.headers,
+                    &snapshot.access.trusted_proxies,
+                )),
+                secure_transport: false,
+                now,
+                region,
+                service: "sts",
+                form_body: Some(&body),
+            },
+            request_id,
+        };
+        let verifier = state.web_identity.load_full();
+        if let Some(r) = sts::service::unsigned(&call, verifier.as_deref(), &body).await {
+            return Ok(r.response.map(body::full));
+        }
+        // Not web identity: refused as the unsigned request it is.
+        return Err(
+            match authn::begin(&http_req, snapshot, &state.sessions, now) {
+                Err(e) => head_failure(e, &parts),
+                Ok(_) => Reject::Aws(AwsError::incomplete_body()),
+            },
+        );
+    }
+
     // 1. Authenticate: the request head, then the signature (with the body hash when the
     //    signature covers it).
-    let pending = authn::begin(&http_req, snapshot, now).map_err(|e| head_failure(e, &parts))?;
+    let pending = authn::begin(&http_req, snapshot, &state.sessions, now)
+        .map_err(|e| head_failure(e, &parts))?;
     let limit = snapshot.auth.max_verified_body;
     let expose = snapshot.auth.expose_signing_details;
     let generation = snapshot.generation;
@@ -258,6 +296,60 @@ async fn process(
         state.metrics.cache_misses.inc();
     }
 
+    // STS calls (credential scope service `sts`) are answered here, never forwarded.
+    if &*authd.service == "sts" {
+        let bytes = match body_state {
+            BodyState::Full(bytes) => bytes,
+            BodyState::Stream(incoming) => {
+                match body::read_up_to(incoming, limit)
+                    .await
+                    .map_err(|_| AwsError::incomplete_body())?
+                {
+                    Read::Complete(bytes) => {
+                        if let BodyCheck::Sha256(expected) = authd.body_check {
+                            if !bool::from(subtle::ConstantTimeEq::ct_eq(
+                                &body::sha256(&bytes)[..],
+                                &expected[..],
+                            )) {
+                                return Err(AuthError::PayloadMismatch {
+                                    service: authd.service.to_string(),
+                                }
+                                .into());
+                            }
+                        }
+                        bytes
+                    }
+                    Read::Partial(..) => {
+                        return Err(AuthError::BodyTooLarge {
+                            limit,
+                            service: authd.service.to_string(),
+                        }
+                        .into())
+                    }
+                }
+            }
+        };
+        let call = sts::ops::Call {
+            snapshot,
+            req: &http_req,
+            facts: authz::Facts {
+                source_ip: Some(source_ip(
+                    peer,
+                    &parts.headers,
+                    &snapshot.access.trusted_proxies,
+                )),
+                secure_transport: false,
+                now,
+                region: &authd.region,
+                service: &authd.service,
+                form_body: Some(&bytes),
+            },
+            request_id,
+        };
+        let r = sts::service::signed(&call, &authd, &bytes);
+        return Ok(r.response.map(body::full));
+    }
+
     // 2. Authorize (reading the body first when the decision depends on it).
     let mut body_state = body_state;
     if matches!(body_state, BodyState::Stream(_))
@@ -272,7 +364,7 @@ async fn process(
                 Read::Partial(..) => {
                     return Err(AuthError::BodyTooLarge {
                         limit,
-                        service: authd.service.clone(),
+                        service: authd.service.to_string(),
                     }
                     .into())
                 }
@@ -283,7 +375,7 @@ async fn process(
                     &expected[..],
                 )) {
                     return Err(AuthError::PayloadMismatch {
-                        service: authd.service.clone(),
+                        service: authd.service.to_string(),
                     }
                     .into());
                 }
@@ -359,7 +451,7 @@ async fn process(
                         &expected[..],
                     )) {
                         return Err(AuthError::PayloadMismatch {
-                            service: authd.service.clone(),
+                            service: authd.service.to_string(),
                         }
                         .into());
                     }

@@ -64,6 +64,10 @@ pub struct ProxyState {
     pub snapshot: ArcSwap<Snapshot>,
     /// Signing keys, across snapshots (entries are tagged with their generation).
     pub signing_keys: SigningKeyCache,
+    /// Opened session tokens (temporary credentials).
+    pub sessions: crate::sts::session::SessionCache,
+    /// OIDC providers' keys for `AssumeRoleWithWebIdentity` (rebuilt with the configuration).
+    pub web_identity: arc_swap::ArcSwapOption<crate::sts::oidc::WebIdentityVerifier>,
     /// Metrics.
     pub metrics: Metrics,
     /// The upstream.
@@ -92,9 +96,12 @@ impl ProxyState {
         metrics
             .config_generation
             .set(i64::try_from(snapshot.generation).unwrap_or(i64::MAX));
+        let web_identity = crate::sts::service::verifier(&snapshot);
         Self {
             snapshot: ArcSwap::new(snapshot),
             signing_keys: SigningKeyCache::new(SIGNING_KEY_CACHE_CAPACITY),
+            sessions: crate::sts::session::SessionCache::default(),
+            web_identity: arc_swap::ArcSwapOption::new(web_identity),
             metrics,
             upstream,
             client,

@@ -61,7 +61,7 @@ struct Entry {
 /// Bounded cache: `<access key>/<date>/<region>/<service>` → signing key, tagged with the config
 /// generation it was derived under so a rotated secret is never served from the cache.
 pub struct SigningKeyCache {
-    map: DashMap<Box<str>, Entry>,
+    map: DashMap<Box<str>, Entry, foldhash::fast::RandomState>,
     capacity: usize,
 }
 
@@ -78,7 +78,7 @@ impl SigningKeyCache {
     /// so the working set is small and rebuilt cheaply).
     pub fn new(capacity: usize) -> Self {
         Self {
-            map: DashMap::new(),
+            map: DashMap::with_hasher(foldhash::fast::RandomState::default()),
             capacity: capacity.max(1),
         }
     }

@@ -59,9 +59,7 @@ pub struct Signature([u8; 32]);
 impl Signature {
     /// Decodes 64 lowercase or uppercase hex digits.
     pub fn from_hex(s: &str) -> Option<Self> {
-        let mut out = [0u8; 32];
-        hex::decode_to_slice(s, &mut out).ok()?;
-        Some(Self(out))
+        decode_hex32(s).map(Self)
     }
 
     /// Constant-time comparison with a computed signature.
@@ -73,6 +71,41 @@ impl Signature {
     pub fn to_hex(&self) -> String {
         hex::encode(self.0)
     }
+}
+
+/// Decodes exactly 64 hex digits (either case) into 32 bytes: a table lookup per digit, no
+/// allocation, no early exit on the first bad digit.
+pub fn decode_hex32(s: &str) -> Option<[u8; 32]> {
+    const BAD: u8 = 0xff;
+    // Built at compile time: an out-of-range index would fail the build, not a request.
+    #[allow(clippy::indexing_slicing)]
+    const TABLE: [u8; 256] = {
+        let mut t = [BAD; 256];
+        let mut i = 0;
+        while i < 10 {
+            t[b'0' as usize + i] = i as u8;
+            i += 1;
+        }
+        let mut i = 0;
+        while i < 6 {
+            t[b'a' as usize + i] = 10 + i as u8;
+            t[b'A' as usize + i] = 10 + i as u8;
+            i += 1;
+        }
+        t
+    };
+    let bytes: &[u8; 64] = s.as_bytes().try_into().ok()?;
+    let mut out = [0u8; 32];
+    let mut bad = 0u8;
+    for (o, pair) in out.iter_mut().zip(bytes.chunks_exact(2)) {
+        if let [hi, lo] = *pair {
+            let digit = |c: u8| TABLE.get(usize::from(c)).copied().unwrap_or(BAD);
+            let (h, l) = (digit(hi), digit(lo));
+            bad |= (h | l) & 0xf0;
+            *o = (h << 4) | (l & 0x0f);
+        }
+    }
+    (bad == 0).then_some(out)
 }
 
 impl std::fmt::Debug for Signature {

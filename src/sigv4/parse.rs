@@ -440,8 +440,8 @@ impl<'a> Parsed<'a> {
     /// Checks region and service against what the server serves (AWS check 9).
     pub fn check_scope(
         &self,
-        region_ok: impl Fn(&str) -> bool,
-        service_ok: impl Fn(&str) -> bool,
+        mut region_ok: impl FnMut(&str) -> bool,
+        mut service_ok: impl FnMut(&str) -> bool,
     ) -> Result<(), SigV4Error> {
         let scope = self.scope();
         if !region_ok(scope.region) {
@@ -467,6 +467,11 @@ impl<'a> Parsed<'a> {
             }
             Some(v) => PayloadMode::Invalid(v),
         }
+    }
+
+    /// `x-amz-content-sha256` exactly as sent, when present.
+    pub fn payload_literal(&self) -> Option<&str> {
+        self.payload.as_deref()
     }
 
     /// Switches to the next alternative canonicalization that some real clients use, returning

@@ -93,7 +93,8 @@ fn demo_enforces_read_only_for_reader_and_everything_for_admin() {
         200
     );
 
-    // STS (query protocol): GetCallerIdentity allowed for reader, AssumeRole not.
+    // STS (answered by Tollgate itself): GetCallerIdentity for anyone, AssumeRole of deployer
+    // refused by its trust policy.
     let form = [("content-type", "application/x-www-form-urlencoded")];
     let resp = get(
         &tg,
@@ -105,7 +106,7 @@ fn demo_enforces_read_only_for_reader_and_everything_for_admin() {
         &form,
     );
     assert_eq!(resp.status, 200, "{}", resp.body);
-    let resp = get(&tg, r, "sts", "POST", "/", b"Action=AssumeRole&Version=2011-06-15&RoleArn=arn:aws:iam::123456789012:role/deployer&RoleSessionName=s", &form);
+    let resp = get(&tg, r, "sts", "POST", "/", b"Action=AssumeRole&Version=2011-06-15&RoleArn=arn:aws:iam::123456789012:role/deployer&RoleSessionName=sess", &form);
     assert_eq!(
         (resp.status, error_code(&resp.body)),
         (403, "AccessDenied"),

@@ -178,6 +178,12 @@ fn refusals_and_spoofed_identity_headers() {
 
 #[test]
 #[ignore = "interop: run by the README test command"]
+fn sts_boto3_and_aws_cli() {
+    run_script("sts_clients.py", &[], &[]);
+}
+
+#[test]
+#[ignore = "interop: run by the README test command"]
 fn admin_endpoints_and_metrics() {
     run_script("metrics.py", &[], &[]);
 }

@@ -35,6 +35,7 @@ fn principal_from(v: &Value, has_boundary: bool) -> PrincipalInfo {
             PrincipalType::FederatedUser => format!("{account}:{session}"),
             PrincipalType::Anonymous => "anonymous".to_owned(),
             PrincipalType::Service => v["service"].as_str().unwrap_or("").to_owned(),
+            PrincipalType::WebIdentityUser => "web-identity-subject".to_owned(),
         },
     };
     let tags = v["tags"]

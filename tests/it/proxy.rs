@@ -94,6 +94,19 @@ pub(crate) fn signed_headers(
     extra: &[(&str, &str)],
     key: (&str, &str),
 ) -> Vec<(String, String)> {
+    signed_headers_with_token(method, url, service, body, extra, key, None)
+}
+
+/// [`signed_headers`] with temporary credentials' session token (`X-Amz-Security-Token`).
+pub(crate) fn signed_headers_with_token(
+    method: &str,
+    url: &str,
+    service: &str,
+    body: SignableBody<'_>,
+    extra: &[(&str, &str)],
+    key: (&str, &str),
+    token: Option<&str>,
+) -> Vec<(String, String)> {
     let uri: http::Uri = url.parse().unwrap();
     let host = uri.authority().unwrap().as_str().to_owned();
     let mut headers: Vec<(&str, &str)> = vec![("host", host.as_str())];
@@ -103,7 +116,7 @@ pub(crate) fn signed_headers(
     if service == "s3" {
         settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
     }
-    let identity = Credentials::new(key.0, key.1, None, None, "test").into();
+    let identity = Credentials::new(key.0, key.1, token.map(str::to_owned), None, "test").into();
     let params = v4::SigningParams::builder()
         .identity(&identity)
         .region("us-east-1")

@@ -56,7 +56,7 @@ impl Check<'_> {
         Access {
             organization,
             resources,
-            mappings,
+            mappings: mappings.into_iter().collect(),
             trusted_proxies,
         }
     }
@@ -285,7 +285,7 @@ impl Check<'_> {
             id: o.id,
             root_id,
             management_account: o.management_account,
-            paths,
+            paths: paths.into_iter().collect(),
         })
     }
 
