@@ -394,6 +394,28 @@ def check_echo(
     return e
 
 
+def check_sts_answer(resp: Resp, form: str, user: str) -> None:
+    """A signed STS call is answered by Tollgate's STS (never forwarded): the signature over the
+    form body verified, and the operation gave what the demo says."""
+    params = dict(urllib.parse.parse_qsl(form))
+    action = params.get("Action")
+    body = resp.body.decode("utf-8", "replace")
+    if action == "GetCallerIdentity":
+        ensure(resp.status == 200, f"GetCallerIdentity: {resp.brief()}")
+        ensure(f"<Arn>{principal_arn(user)}</Arn>" in body, f"GetCallerIdentity: {resp.brief()}")
+    elif action == "GetSessionToken":
+        ensure(resp.status == 200, f"GetSessionToken: {resp.brief()}")
+        ensure("<AccessKeyId>ASIA" in body, f"GetSessionToken: {resp.brief()}")
+    elif action == "AssumeRole":
+        check_error(
+            resp, 403, "AccessDenied",
+            message_prefix=f"User: {principal_arn(user)} is not authorized to perform: "
+            f"sts:AssumeRole on resource: {params.get('RoleArn')}",
+        )
+    else:
+        check_error(resp, 400, "InvalidAction")
+
+
 def aws_error(resp: Resp) -> tuple[str | None, str | None]:
     """(code, message) from an AWS-shaped error body (REST-XML, query XML or awsJson)."""
     ct = (resp.header("content-type") or "").lower()
