@@ -3,7 +3,7 @@
 //!
 //! Workloads:
 //! - `role`: a typical `AssumeRole` session — role ARN and id, session name, 2 session tags, no
-//!   inline policy (token ≈ 330 characters);
+//!   inline policy (token ≈ 340 characters);
 //! - `web_identity_full`: every claim set — web identity with 2 `amr` values, source identity,
 //!   3 tags, a transitive key, a 100-byte inline policy, a managed policy ARN, parent user.
 //!

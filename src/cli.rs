@@ -37,6 +37,9 @@ pub enum Command {
         /// Override the admin listener address.
         #[arg(long)]
         admin_listen: Option<SocketAddr>,
+        /// Override (or turn on) the api listener address (STS on its own).
+        #[arg(long)]
+        api_listen: Option<SocketAddr>,
     },
     /// Validate a configuration file; exit code 1 with every finding on error.
     Check {
@@ -78,6 +81,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             config,
             proxy_listen,
             admin_listen,
+            api_listen,
         } => {
             let snapshot = match &config {
                 Some(path) => config::load_file(path, 1).map_err(|e| anyhow::anyhow!("{e}"))?,
@@ -86,8 +90,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             runtime()?.block_on(serve(
                 snapshot,
                 config.is_none(),
-                proxy_listen,
-                admin_listen,
+                [proxy_listen, admin_listen, api_listen],
             ))?;
             Ok(0)
         }
@@ -167,14 +170,16 @@ fn say(line: impl AsRef<str>) {
 async fn serve(
     mut snapshot: Snapshot,
     demo: bool,
-    proxy_listen: Option<SocketAddr>,
-    admin_listen: Option<SocketAddr>,
+    [proxy_listen, admin_listen, api_listen]: [Option<SocketAddr>; 3],
 ) -> anyhow::Result<()> {
     if let Some(a) = proxy_listen {
         snapshot.listeners.proxy = a;
     }
     if let Some(a) = admin_listen {
         snapshot.listeners.admin = a;
+    }
+    if let Some(a) = api_listen {
+        snapshot.listeners.api = Some(a);
     }
     let metrics = Metrics::new().context("cannot register metrics")?;
     let health = Arc::new(Health::default());
@@ -193,6 +198,10 @@ async fn serve(
     let upstream = UpstreamBase::resolve(&snapshot, echo_addr).map_err(|e| anyhow::anyhow!(e))?;
     let proxy_listener = telemetry::bind(snapshot.listeners.proxy, "the proxy").await?;
     let admin_listener = telemetry::bind(snapshot.listeners.admin, "the admin endpoints").await?;
+    let api_listener = match snapshot.listeners.api {
+        Some(addr) => Some(telemetry::bind(addr, "the api (STS)").await?),
+        None => None,
+    };
     let proxy_addr = proxy_listener.local_addr()?;
     let admin_addr = admin_listener.local_addr()?;
     let generation = snapshot.generation;
@@ -209,6 +218,21 @@ async fn serve(
         metrics.clone(),
         upstream,
     ));
+    if let Some(v) = state.web_identity.load_full() {
+        for (provider, e) in v.refresh_all().await {
+            tracing::warn!(%provider, error = %e, "OIDC provider keys could not be loaded");
+        }
+        let _ = v.spawn_refresh_tasks();
+    }
+    if let Some(listener) = api_listener {
+        let addr = listener.local_addr()?;
+        tokio::spawn(proxy::serve_as(
+            listener,
+            state.clone(),
+            proxy::Listener::Api,
+        ));
+        say(format!("api listening on {addr}"));
+    }
     tokio::spawn(proxy::serve(proxy_listener, state));
     tokio::spawn(telemetry::serve_admin(
         admin_listener,

@@ -227,6 +227,9 @@ pub struct Listeners {
     pub proxy: SocketAddr,
     /// `/metrics`, `/healthz`, `/readyz`. Default `127.0.0.1:9901`.
     pub admin: SocketAddr,
+    /// STS on its own, for deployments where Envoy (ext_authz) fronts the service. Off unless
+    /// configured (`127.0.0.1:8081` in the demo): a sidecar opens no port it does not need.
+    pub api: Option<SocketAddr>,
 }
 
 impl Default for Listeners {
@@ -234,6 +237,7 @@ impl Default for Listeners {
         Self {
             proxy: SocketAddr::from((Ipv4Addr::LOCALHOST, 8080)),
             admin: SocketAddr::from((Ipv4Addr::LOCALHOST, 9901)),
+            api: None,
         }
     }
 }

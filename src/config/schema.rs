@@ -181,6 +181,7 @@ pub(crate) struct RawAuth {
 pub(crate) struct RawListeners {
     pub(crate) proxy: Option<String>,
     pub(crate) admin: Option<String>,
+    pub(crate) api: Option<String>,
 }
 
 /// `[upstream]`.

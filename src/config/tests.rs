@@ -119,9 +119,12 @@ fn demo_loads_with_three_keys() {
     assert_eq!(s.auth.clock_skew, Duration::from_secs(900));
     assert_eq!(s.auth.max_verified_body, 8 * 1024 * 1024);
     assert!(!s.auth.expose_signing_details);
-    assert_eq!(s.listeners, Listeners::default());
     assert_eq!(s.listeners.proxy.to_string(), "127.0.0.1:8080");
     assert_eq!(s.listeners.admin.to_string(), "127.0.0.1:9901");
+    assert_eq!(
+        s.listeners.api.map(|a| a.to_string()).as_deref(),
+        Some("127.0.0.1:8081")
+    );
     assert_eq!(s.upstream.target, UpstreamTarget::Echo);
     assert_eq!(s.upstream.connect_timeout, Duration::from_secs(2));
     assert_eq!(s.upstream.request_timeout, Duration::from_secs(30));

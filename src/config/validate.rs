@@ -376,7 +376,18 @@ impl Check<'_> {
                 format!("`{admin}` is also the proxy listener's address"),
             );
         }
-        Listeners { proxy, admin }
+        let api = raw
+            .api
+            .map(|text| self.socket_addr("listeners.api", Some(text), defaults.proxy));
+        for (name, addr) in [("proxy", proxy), ("admin", admin)] {
+            if api.is_some_and(|a| a == addr && a.port() != 0) {
+                self.at(
+                    "listeners.api",
+                    format!("`{addr}` is also the {name} listener's address"),
+                );
+            }
+        }
+        Listeners { proxy, admin, api }
     }
 
     fn socket_addr(&mut self, key: &str, raw: Option<String>, default: SocketAddr) -> SocketAddr {

@@ -68,7 +68,11 @@ const SIGNATURE_MISMATCH_S3: &str = "The request signature we calculated does no
 const SIGNATURE_MISMATCH: &str = "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.";
 
 impl AwsError {
-    fn client(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn client(
+        status: StatusCode,
+        code: &'static str,
+        message: impl Into<String>,
+    ) -> Self {
         Self {
             status,
             code,

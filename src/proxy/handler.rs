@@ -74,6 +74,7 @@ pub async fn handle(
     state: &ProxyState,
     req: Request<Incoming>,
     peer: SocketAddr,
+    listener: super::Listener,
 ) -> Response<BoxBody> {
     let started = Instant::now();
     let request_id = new_request_id();
@@ -87,7 +88,7 @@ pub async fn handle(
                 .headers()
                 .get(http::header::CONTENT_LENGTH)
                 .is_some_and(|v| v.as_bytes() != b"0"));
-    let result = process(state, &snapshot, req, peer, &request_id).await;
+    let result = process(state, &snapshot, req, peer, &request_id, listener).await;
     let (outcome, code, mut resp) = match result {
         Ok(resp) => ("allowed", "none", resp),
         Err(reject) => {
@@ -204,6 +205,7 @@ async fn process(
     req: Request<Incoming>,
     peer: SocketAddr,
     request_id: &str,
+    listener: super::Listener,
 ) -> Result<Response<BoxBody>, Reject> {
     let (parts, incoming) = req.into_parts();
     let now = crate::time::now_epoch();
@@ -348,6 +350,17 @@ async fn process(
         };
         let r = sts::service::signed(&call, &authd, &bytes);
         return Ok(r.response.map(body::full));
+    }
+
+    if listener == super::Listener::Api {
+        return Err(Reject::Aws(AwsError::client(
+            http::StatusCode::BAD_REQUEST,
+            "InvalidAction",
+            format!(
+                "the api listener serves STS only; requests for service `{}` go to the proxy listener",
+                authd.service
+            ),
+        )));
     }
 
     // 2. Authorize (reading the body first when the decision depends on it).

@@ -109,9 +109,23 @@ impl ProxyState {
     }
 }
 
+/// Which listener a request arrived on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listener {
+    /// The authorizing reverse proxy (STS calls are answered, everything else forwarded).
+    Proxy,
+    /// The api listener: STS only, nothing is forwarded.
+    Api,
+}
+
 /// Accepts connections on `listener` and serves each (HTTP/1.1, or HTTP/2 with prior
 /// knowledge) until the task is dropped.
 pub async fn serve(listener: tokio::net::TcpListener, state: Arc<ProxyState>) {
+    serve_as(listener, state, Listener::Proxy).await;
+}
+
+/// [`serve`] for a given listener kind.
+pub async fn serve_as(listener: tokio::net::TcpListener, state: Arc<ProxyState>, kind: Listener) {
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(conn) => conn,
@@ -126,7 +140,7 @@ pub async fn serve(listener: tokio::net::TcpListener, state: Arc<ProxyState>) {
         tokio::spawn(async move {
             let svc = hyper::service::service_fn(move |req| {
                 let state = state.clone();
-                async move { Ok::<_, Infallible>(handle(&state, req, peer).await) }
+                async move { Ok::<_, Infallible>(handle(&state, req, peer, kind).await) }
             });
             let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
             if let Err(e) = builder.serve_connection(TokioIo::new(stream), svc).await {

@@ -264,5 +264,52 @@ fn sts_errors_are_query_xml() {
     ];
     let r = send_raw(&tg.proxy_addr, "POST", "/", &headers, form);
     assert_eq!(r.status, 403, "{}", r.body);
-    let _ = signed_headers;
+}
+
+#[test]
+fn the_api_listener_serves_sts_only() {
+    let tg = Tollgate::demo();
+    let api = tg.api_addr.clone().expect("the demo runs the api listener");
+    let admin = tg.key("admin");
+    let key = (
+        admin.access_key_id.as_str(),
+        admin.secret_access_key.as_str(),
+    );
+    let form = "Action=GetCallerIdentity&Version=2011-06-15";
+    let url = format!("http://{api}/");
+    let extra = [(
+        "content-type",
+        "application/x-www-form-urlencoded; charset=utf-8",
+    )];
+    let headers = signed_headers(
+        "POST",
+        &url,
+        "sts",
+        SignableBody::Bytes(form.as_bytes()),
+        &extra,
+        key,
+    );
+    let r = send_raw(&api, "POST", "/", &headers, form.as_bytes());
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        element(&r.body, "Arn"),
+        "arn:aws:iam::123456789012:user/admin"
+    );
+    // Anything else is not forwarded from the api listener.
+    let url = format!("http://{api}/orders/1");
+    let headers = signed_headers(
+        "GET",
+        &url,
+        "execute-api",
+        SignableBody::Bytes(b""),
+        &[],
+        key,
+    );
+    let r = send_raw(&api, "GET", "/orders/1", &headers, b"");
+    assert_eq!(
+        (r.status, error_code(&r.body)),
+        (400, "InvalidAction"),
+        "{}",
+        r.body
+    );
 }

@@ -27,11 +27,13 @@ pub const STARTUP_TIMEOUT: Duration = Duration::from_secs(20);
 const STDERR_KEEP: usize = 4000;
 
 /// `serve` arguments that put both listeners on ephemeral loopback ports.
-pub const EPHEMERAL_LISTENERS: [&str; 5] = [
+pub const EPHEMERAL_LISTENERS: [&str; 7] = [
     "serve",
     "--proxy-listen",
     "127.0.0.1:0",
     "--admin-listen",
+    "127.0.0.1:0",
+    "--api-listen",
     "127.0.0.1:0",
 ];
 
@@ -55,6 +57,8 @@ pub struct Tollgate {
     pub admin_addr: String,
     /// `127.0.0.1:PORT` of the built-in echo upstream, when one runs.
     pub echo_addr: Option<String>,
+    /// `127.0.0.1:PORT` of the api (STS) listener, when one runs.
+    pub api_addr: Option<String>,
     stdout: Arc<Mutex<Vec<String>>>,
     stderr: Arc<Mutex<VecDeque<String>>>,
 }
@@ -127,6 +131,7 @@ impl Tollgate {
             proxy_addr: String::new(),
             admin_addr: String::new(),
             echo_addr: None,
+            api_addr: None,
             stdout: stdout_lines,
             stderr: stderr_lines,
         };
@@ -141,6 +146,8 @@ impl Tollgate {
                         admin = Some(a.to_owned());
                     } else if let Some(a) = line.strip_prefix("echo upstream listening on ") {
                         echo = Some(a.to_owned());
+                    } else if let Some(a) = line.strip_prefix("api listening on ") {
+                        tollgate.api_addr = Some(a.to_owned());
                     }
                 }
                 Err(RecvTimeoutError::Timeout) => tollgate.fail(&format!(
