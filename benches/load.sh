@@ -14,7 +14,8 @@
 #   env: DURATION (s, default 10), REPS (default 3), CONNS (default 32), AUTHZ (0: authentication
 #        only; default 1: authn + authz on ten policies), OUT (also write the
 #        results table to this file), PERF_RECORD (profile Tollgate into this perf.data file first;
-#        PERF_ARGS, default -g, e.g. "--call-graph dwarf")
+#        PERF_ARGS, default -g, e.g. "--call-graph dwarf"; PERF_TARGET=passthrough profiles the
+#        pass-through instead)
 #
 # Bounded: the measurement phase is killed after 160 s by a watchdog; everything started here is
 # stopped on exit. Needs 2+ cores, taskset, wrk (installed with apt-get if missing) and curl.
@@ -240,11 +241,17 @@ for target in "$ECHO_ADDR" "$PASS_ADDR" "$TG_ADDR"; do
 done
 
 # PERF_RECORD=FILE: profile Tollgate under the same load with `perf record` (not measured).
+# PERF_TARGET=passthrough profiles the pass-through instead (same load), for comparison.
 if [[ -n ${PERF_RECORD:-} ]]; then
-    echo "== perf record of tollgate under load → $PERF_RECORD"
-    perf record -F 4999 ${PERF_ARGS:--g} -p "$TG_PID" -o "$PERF_RECORD" -- sleep "$DURATION" >/dev/null 2>&1 &
+    if [[ ${PERF_TARGET:-tollgate} == passthrough ]]; then
+        PERF_PID_OF=$PASS_PID; PERF_ADDR=$PASS_ADDR
+    else
+        PERF_PID_OF=$TG_PID; PERF_ADDR=$TG_ADDR
+    fi
+    echo "== perf record of ${PERF_TARGET:-tollgate} under load → $PERF_RECORD"
+    perf record -F 4999 ${PERF_ARGS:--g} -p "$PERF_PID_OF" -o "$PERF_RECORD" -- sleep "$DURATION" >/dev/null 2>&1 &
     PERF_PID=$!
-    taskset -c 0 wrk -t1 -c"$CONNS" -d"${DURATION}s" "${SIG_HEADERS[@]}" "http://$TG_ADDR$PATHQ" >/dev/null
+    taskset -c 0 wrk -t1 -c"$CONNS" -d"${DURATION}s" "${SIG_HEADERS[@]}" "http://$PERF_ADDR$PATHQ" >/dev/null
     wait "$PERF_PID" || true
 fi
 

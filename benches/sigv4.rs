@@ -129,6 +129,17 @@ impl Signed {
 }
 
 fn sign_request(kind: Kind, secret: &str, time: SystemTime) -> Signed {
+    sign_request_as(kind, AKID, secret, None, time)
+}
+
+/// [`sign_request`] with any credentials (temporary ones carry a session token).
+fn sign_request_as(
+    kind: Kind,
+    access_key_id: &str,
+    secret: &str,
+    token: Option<&str>,
+    time: SystemTime,
+) -> Signed {
     let (method, service, path_query, body): (&str, &str, &str, Vec<u8>) = match kind {
         Kind::Get | Kind::GetNoShaHeader | Kind::PresignedApi => {
             ("GET", "execute-api", PATH_QUERY, Vec::new())
@@ -155,7 +166,14 @@ fn sign_request(kind: Kind, secret: &str, time: SystemTime) -> Signed {
         settings.percent_encoding_mode = PercentEncodingMode::Single;
         settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
     }
-    let identity = Credentials::new(AKID, secret, None, None, "bench").into();
+    let identity = Credentials::new(
+        access_key_id,
+        secret,
+        token.map(str::to_owned),
+        None,
+        "bench",
+    )
+    .into();
     let params = v4::SigningParams::builder()
         .identity(&identity)
         .region(REGION)
@@ -528,6 +546,15 @@ fn tollgate_case<'a>(group: &'static str, f: &'a Fixture, s: &'a Signed, cached:
 }
 
 fn tollgate_authn_case<'a>(group: &'static str, f: &'a Fixture, s: &'a Signed) -> Case<'a> {
+    tollgate_authn_named(group, "tollgate_authn", f, s)
+}
+
+fn tollgate_authn_named<'a>(
+    group: &'static str,
+    name: &'static str,
+    f: &'a Fixture,
+    s: &'a Signed,
+) -> Case<'a> {
     let req = s.tollgate();
     let cache = SigningKeyCache::new(1024);
     let mut scratch = Vec::with_capacity(512);
@@ -537,7 +564,7 @@ fn tollgate_authn_case<'a>(group: &'static str, f: &'a Fixture, s: &'a Signed) -
     );
     Case {
         group,
-        name: "tollgate_authn",
+        name,
         routine: Routine::Plain(Box::new(move || {
             assert!(tollgate_authn(
                 black_box(&req),
@@ -616,6 +643,7 @@ struct Requests {
     presigned_api: Signed,
     presigned_s3: Signed,
     put: Signed,
+    get_session: Signed,
 }
 
 fn requests(f: &Fixture) -> Requests {
@@ -625,6 +653,41 @@ fn requests(f: &Fixture) -> Requests {
         presigned_api: sign_request(Kind::PresignedApi, &f.secret, f.time),
         presigned_s3: sign_request(Kind::PresignedS3, &f.secret, f.time),
         put: sign_request(Kind::S3Put, &f.secret, f.time),
+        get_session: {
+            // Temporary credentials of the demo's deployer role, sealed with the demo key ring.
+            let sts = f.snapshot.sts.as_ref().expect("the demo has a key ring");
+            let now = f.now;
+            let claims = tollgate::sts::token::SessionClaims {
+                access_key_id: String::new(),
+                issued_at: now,
+                expires_at: now + 3600,
+                account: "123456789012".into(),
+                kind: tollgate::sts::token::SessionKind::AssumedRole,
+                arn: "arn:aws:sts::123456789012:assumed-role/deployer/bench".into(),
+                user_id: "AROAEXAMPLE:bench".into(),
+                role_arn: Some("arn:aws:iam::123456789012:role/deployer".into()),
+                role_id: None,
+                session_name: Some("bench".into()),
+                source_identity: None,
+                tags: vec![("team".into(), "blue".into())],
+                transitive_tag_keys: vec![],
+                session_policy: None,
+                policy_arns: vec![],
+                chained: false,
+                mfa_authenticated: false,
+                web_identity: None,
+                parent_user_arn: None,
+            };
+            let issued =
+                tollgate::sts::token::seal(&sts.ring, &claims, &mut rand::thread_rng()).unwrap();
+            sign_request_as(
+                Kind::Get,
+                &issued.access_key_id,
+                issued.secret_access_key.expose(),
+                Some(issued.session_token.expose()),
+                f.time,
+            )
+        },
     }
 }
 
@@ -632,6 +695,8 @@ fn cases<'a>(f: &'a Fixture, r: &'a Requests) -> Vec<Case<'a>> {
     vec![
         tollgate_case("get", f, &r.get, true),
         tollgate_authn_case("get", f, &r.get),
+        // The same request signed with temporary credentials (session token cache warm).
+        tollgate_authn_named("get", "tollgate_authn_session", f, &r.get_session),
         scratchstack_case("get", f, &r.get, "execute-api", true),
         rustack_case("get", f, &r.get, false),
         tollgate_case("get_no_sha_header", f, &r.get_plain, true),

@@ -276,6 +276,11 @@ fn write_header_value(sink: &mut impl Sink, value: &[u8]) {
     let Some(value) = value.get(start..end) else {
         return;
     };
+    // Almost every value (dates, hashes, session tokens) has no run of spaces: one SIMD scan.
+    if memchr::memmem::find(value, b"  ").is_none() {
+        sink.put(value);
+        return;
+    }
     let mut run_start = 0;
     let mut prev_space = false;
     for (i, &b) in value.iter().enumerate() {

@@ -4,15 +4,17 @@
 //!
 //! Opening costs an AEAD decryption and a claims decode (about a microsecond); compiling an inline
 //! session policy costs more. Both happen once per token: the result is cached (moka) under the
-//! SHA-256 of the token, for no longer than the token lives, and tagged with the configuration
-//! generation so a reload (a role removed, its tags changed) is seen at once. Nothing is shared
-//! between replicas: any replica holding the key ring opens any token.
+//! temporary access key id (80 random bits, bound to its token by the AEAD), for no longer than
+//! the token lives, and tagged with the configuration generation so a reload (a role removed, its
+//! tags changed) is seen at once. A hit also requires the presented token to be the one that was
+//! opened. What authenticates the request is still the signature, checked with the secret derived
+//! from that token: only its holder can sign. Nothing is shared between replicas: any replica
+//! holding the key ring opens any token.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use moka::sync::Cache;
-use subtle::ConstantTimeEq;
 
 use super::token::{self, SessionKind, TokenError};
 use crate::config::Snapshot;
@@ -41,8 +43,7 @@ impl SessionError {
     }
 }
 
-/// An opened session, as the request path uses it.
-#[derive(Debug)]
+/// An opened session, as the request path uses it. `Debug` never prints the token or secret.
 pub struct OpenSession {
     /// The temporary access key id the token is bound to.
     pub access_key_id: Arc<str>,
@@ -53,14 +54,26 @@ pub struct OpenSession {
     /// Expiry, epoch seconds.
     pub expires_at: i64,
     generation: u64,
+    /// The token that was opened (a hit must present the same one).
+    token: Box<str>,
+}
+
+impl std::fmt::Debug for OpenSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenSession")
+            .field("access_key_id", &self.access_key_id)
+            .field("principal", &self.principal.arn)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
 }
 
 struct Expiry;
 
-impl moka::Expiry<[u8; 32], Arc<OpenSession>> for Expiry {
+impl moka::Expiry<Arc<str>, Arc<OpenSession>> for Expiry {
     fn expire_after_create(
         &self,
-        _key: &[u8; 32],
+        _key: &Arc<str>,
         value: &Arc<OpenSession>,
         _created_at: Instant,
     ) -> Option<Duration> {
@@ -69,10 +82,30 @@ impl moka::Expiry<[u8; 32], Arc<OpenSession>> for Expiry {
     }
 }
 
-/// Opened session tokens by token hash (see the module documentation).
+/// Opened session tokens by access key id (see the module documentation).
+///
+/// moka is the cache of record (bounded, entries expire with their tokens). In front of it each
+/// thread keeps a small direct-mapped table of recent sessions, so a hit costs a hash of the
+/// 20-byte access key id and a comparison, not moka's bookkeeping: the temporary-credential path
+/// stays within a few hundred nanoseconds of the long-term one. Every hit, from either level,
+/// re-checks the configuration generation, the token and the expiry.
 pub struct SessionCache {
-    cache: Cache<[u8; 32], Arc<OpenSession>>,
+    cache: Cache<Arc<str>, Arc<OpenSession>, foldhash::fast::RandomState>,
+    hasher: foldhash::fast::RandomState,
+    /// Distinguishes caches in one process (tests run several) in the per-thread table.
+    id: u64,
 }
+
+/// Slots of the per-thread table.
+const L1_SLOTS: usize = 256;
+
+type L1Slot = Option<(u64, Arc<OpenSession>)>;
+
+thread_local! {
+    static L1: std::cell::RefCell<Vec<L1Slot>> = std::cell::RefCell::new(vec![None; L1_SLOTS]);
+}
+
+static NEXT_CACHE_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 impl std::fmt::Debug for SessionCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -95,7 +128,9 @@ impl SessionCache {
             cache: Cache::builder()
                 .max_capacity(capacity)
                 .expire_after(Expiry)
-                .build(),
+                .build_with_hasher(foldhash::fast::RandomState::default()),
+            hasher: foldhash::fast::RandomState::default(),
+            id: NEXT_CACHE_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         }
     }
 
@@ -109,17 +144,39 @@ impl SessionCache {
         now: i64,
     ) -> Result<(Arc<OpenSession>, bool), SessionError> {
         let sts = snapshot.sts.as_ref().ok_or(SessionError::NotConfigured)?;
-        let key = token::token_cache_key(token);
-        if let Some(hit) = self.cache.get(&key) {
-            if hit.generation == snapshot.generation {
-                if !bool::from(hit.access_key_id.as_bytes().ct_eq(access_key_id.as_bytes())) {
-                    return Err(TokenError::Invalid.into());
-                }
-                if now >= hit.expires_at {
-                    return Err(TokenError::Expired.into());
-                }
-                return Ok((hit, true));
+        let slot = usize::try_from(std::hash::BuildHasher::hash_one(
+            &self.hasher,
+            access_key_id,
+        ))
+        .unwrap_or(0)
+            % L1_SLOTS;
+        let usable = |s: &OpenSession| {
+            s.generation == snapshot.generation
+                && *s.access_key_id == *access_key_id
+                && *s.token == *token
+        };
+        let l1 = L1.with(|t| {
+            t.borrow()
+                .get(slot)
+                .and_then(|e| e.as_ref())
+                .filter(|(id, s)| *id == self.id && usable(s))
+                .map(|(_, s)| s.clone())
+        });
+        let hit = match l1 {
+            Some(s) => Some(s),
+            None => self
+                .cache
+                .get(access_key_id)
+                .filter(|s| usable(s))
+                .inspect(|s| {
+                    self.remember(slot, s);
+                }),
+        };
+        if let Some(hit) = hit {
+            if now >= hit.expires_at {
+                return Err(TokenError::Expired.into());
             }
+            return Ok((hit, true));
         }
         let opened = token::open(&sts.ring, token, access_key_id, now)?;
         let session = Arc::new(OpenSession {
@@ -128,9 +185,20 @@ impl SessionCache {
             expires_at: opened.claims.expires_at,
             principal: Arc::new(session_principal(snapshot, opened.claims)?),
             generation: snapshot.generation,
+            token: token.into(),
         });
-        self.cache.insert(key, session.clone());
+        self.cache
+            .insert(session.access_key_id.clone(), session.clone());
+        self.remember(slot, &session);
         Ok((session, false))
+    }
+
+    fn remember(&self, slot: usize, session: &Arc<OpenSession>) {
+        L1.with(|t| {
+            if let Some(e) = t.borrow_mut().get_mut(slot) {
+                *e = Some((self.id, session.clone()));
+            }
+        });
     }
 
     /// Number of cached sessions (approximate).
@@ -209,4 +277,112 @@ pub fn session_policies(
         }
     }
     Some(Arc::new(PolicySet::new(set)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sts::token::{seal, SessionClaims};
+
+    fn claims(now: i64) -> SessionClaims {
+        SessionClaims {
+            access_key_id: String::new(),
+            issued_at: now,
+            expires_at: now + 900,
+            account: "123456789012".into(),
+            kind: SessionKind::AssumedRole,
+            arn: "arn:aws:sts::123456789012:assumed-role/deployer/t".into(),
+            user_id: "AROAEXAMPLE:t".into(),
+            role_arn: Some("arn:aws:iam::123456789012:role/deployer".into()),
+            role_id: None,
+            session_name: Some("t".into()),
+            source_identity: None,
+            tags: vec![("team".into(), "blue".into())],
+            transitive_tag_keys: vec![],
+            session_policy: Some(
+                r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#
+                    .into(),
+            ),
+            policy_arns: vec![],
+            chained: false,
+            mfa_authenticated: false,
+            web_identity: None,
+            parent_user_arn: None,
+        }
+    }
+
+    #[test]
+    fn hits_need_the_same_token_generation_and_time() {
+        let snapshot = crate::config::load_demo(1).unwrap();
+        let ring = &snapshot.sts.as_ref().unwrap().ring;
+        let now = 1_800_000_000;
+        let issued = seal(ring, &claims(now), &mut rand::thread_rng()).unwrap();
+        let token = issued.session_token.expose();
+        let cache = SessionCache::new(16);
+        let (s, hit) = cache
+            .open(&snapshot, token, &issued.access_key_id, now)
+            .unwrap();
+        assert!(!hit);
+        assert_eq!(
+            s.principal.arn,
+            "arn:aws:sts::123456789012:assumed-role/deployer/t"
+        );
+        assert!(s.principal.session.as_ref().unwrap().policies.is_some());
+        // Role tags merged under session tags.
+        assert!(s.principal.tags.contains(&("team".into(), "blue".into())));
+        let (_, hit) = cache
+            .open(&snapshot, token, &issued.access_key_id, now)
+            .unwrap();
+        assert!(hit);
+        // Another token under the same access key id is opened, not served from the cache.
+        let mut other = token.to_owned();
+        other.pop();
+        other.push(if token.ends_with('A') { 'B' } else { 'A' });
+        assert_eq!(
+            cache
+                .open(&snapshot, &other, &issued.access_key_id, now)
+                .unwrap_err(),
+            SessionError::Token(TokenError::Invalid)
+        );
+        // Expiry is checked on hits too.
+        assert!(cache
+            .open(&snapshot, token, &issued.access_key_id, now + 900)
+            .unwrap_err()
+            .is_expired());
+        // A new configuration generation reopens.
+        let next = crate::config::load_demo(2).unwrap();
+        let (_, hit) = cache
+            .open(&next, token, &issued.access_key_id, now)
+            .unwrap();
+        assert!(!hit);
+        // A second cache in the same thread never sees the first one's entries.
+        let (_, hit) = SessionCache::new(16)
+            .open(&next, token, &issued.access_key_id, now)
+            .unwrap();
+        assert!(!hit);
+    }
+
+    #[test]
+    fn debug_hides_the_token_and_secret() {
+        let snapshot = crate::config::load_demo(1).unwrap();
+        let ring = &snapshot.sts.as_ref().unwrap().ring;
+        let now = 1_800_000_000;
+        let issued = seal(ring, &claims(now), &mut rand::thread_rng()).unwrap();
+        let cache = SessionCache::new(16);
+        let (s, _) = cache
+            .open(
+                &snapshot,
+                issued.session_token.expose(),
+                &issued.access_key_id,
+                now,
+            )
+            .unwrap();
+        let shown = format!("{s:?} {cache:?}");
+        assert!(!shown.contains(issued.session_token.expose()), "{shown}");
+        assert!(
+            !shown.contains(issued.secret_access_key.expose()),
+            "{shown}"
+        );
+        assert!(shown.contains(&issued.access_key_id));
+    }
 }

@@ -145,10 +145,48 @@ const ACCESS_KEY_ID_RANDOM_LEN: usize = 10;
 const ACCESS_KEY_ID_LEN: usize = 20;
 
 /// Claims encoding version.
-const CLAIMS_VERSION: u8 = 1;
+const CLAIMS_VERSION: u8 = 2;
 const FLAG_CHAINED: u8 = 1 << 0;
 const FLAG_MFA: u8 = 1 << 1;
-const FLAGS_KNOWN: u8 = FLAG_CHAINED | FLAG_MFA;
+/// `account` is the role ARN's account (not stored).
+const FLAG_ACCOUNT_DERIVED: u8 = 1 << 2;
+/// `arn` is `arn:<partition>:sts::<account>:assumed-role/<role name>/<session>` (not stored).
+const FLAG_ARN_DERIVED: u8 = 1 << 3;
+/// `user_id` is `<role id>:<session>` (not stored).
+const FLAG_USER_ID_DERIVED: u8 = 1 << 4;
+const FLAGS_KNOWN: u8 =
+    FLAG_CHAINED | FLAG_MFA | FLAG_ACCOUNT_DERIVED | FLAG_ARN_DERIVED | FLAG_USER_ID_DERIVED;
+
+/// The values of `account`, `arn` and `user_id` that role-session claims imply; a field equal to
+/// its implied value is left out of the encoding (the token shrinks by a third, and so does the
+/// work of hashing it into every canonical request).
+fn derived(
+    role_arn: Option<&str>,
+    role_id: Option<&str>,
+    session: Option<&str>,
+) -> (Option<String>, Option<String>, Option<String>) {
+    let parts: Option<Vec<&str>> = role_arn.map(|a| a.splitn(6, ':').collect());
+    let (partition, account, resource) = match parts.as_deref() {
+        Some(["arn", partition, "iam", "", account, resource]) => {
+            (Some(*partition), Some(*account), Some(*resource))
+        }
+        _ => (None, None, None),
+    };
+    let role_name = resource
+        .and_then(|r| r.strip_prefix("role/"))
+        .and_then(|r| r.rsplit('/').next());
+    let arn = match (partition, account, role_name, session) {
+        (Some(p), Some(a), Some(n), Some(s)) => {
+            Some(format!("arn:{p}:sts::{a}:assumed-role/{n}/{s}"))
+        }
+        _ => None,
+    };
+    let user_id = match (role_id, session) {
+        (Some(id), Some(s)) => Some(format!("{id}:{s}")),
+        _ => None,
+    };
+    (account.map(str::to_owned), arn, user_id)
+}
 const HAS_ROLE_ARN: u8 = 1 << 0;
 const HAS_ROLE_ID: u8 = 1 << 1;
 const HAS_SESSION_NAME: u8 = 1 << 2;
@@ -803,9 +841,9 @@ pub fn decode_claims(bytes: &[u8]) -> Result<SessionClaims, TokenError> {
     let issued_at = r.i64()?;
     let expires_at = r.i64()?;
     let access_key_id = r.string()?;
-    let account = r.string()?;
-    let arn = r.string()?;
-    let user_id = r.string()?;
+    let account = r.opt_string(!flags & FLAG_ACCOUNT_DERIVED)?;
+    let arn = r.opt_string(!flags & FLAG_ARN_DERIVED)?;
+    let user_id = r.opt_string(!flags & FLAG_USER_ID_DERIVED)?;
     let role_arn = r.opt_string(present & HAS_ROLE_ARN)?;
     let role_id = r.opt_string(present & HAS_ROLE_ID)?;
     let session_name = r.opt_string(present & HAS_SESSION_NAME)?;
@@ -834,6 +872,21 @@ pub fn decode_claims(bytes: &[u8]) -> Result<SessionClaims, TokenError> {
     if !r.rest.is_empty() {
         return Err(TokenError::Malformed);
     }
+    // Derived fields are filled in; a stored field equal to its derived value is not canonical.
+    let (d_account, d_arn, d_user_id) = derived(
+        role_arn.as_deref(),
+        role_id.as_deref(),
+        session_name.as_deref(),
+    );
+    let resolve = |stored: Option<String>, derived: Option<String>| match (stored, derived) {
+        (Some(s), Some(d)) if s == d => Err(TokenError::Malformed),
+        (Some(s), _) => Ok(s),
+        (None, Some(d)) => Ok(d),
+        (None, None) => Err(TokenError::Malformed),
+    };
+    let account = resolve(account, d_account)?;
+    let arn = resolve(arn, d_arn)?;
+    let user_id = resolve(user_id, d_user_id)?;
     Ok(SessionClaims {
         access_key_id,
         issued_at,
@@ -870,6 +923,23 @@ fn encode_into(
     if c.mfa_authenticated {
         flags |= FLAG_MFA;
     }
+    let (d_account, d_arn, d_user_id) = derived(
+        c.role_arn.as_deref(),
+        c.role_id.as_deref(),
+        c.session_name.as_deref(),
+    );
+    let account_derived = d_account.as_deref() == Some(c.account.as_str());
+    let arn_derived = d_arn.as_deref() == Some(c.arn.as_str());
+    let user_id_derived = d_user_id.as_deref() == Some(c.user_id.as_str());
+    for (bit, on) in [
+        (FLAG_ACCOUNT_DERIVED, account_derived),
+        (FLAG_ARN_DERIVED, arn_derived),
+        (FLAG_USER_ID_DERIVED, user_id_derived),
+    ] {
+        if on {
+            flags |= bit;
+        }
+    }
     let mut present = 0;
     for (bit, is_some) in [
         (HAS_ROLE_ARN, c.role_arn.is_some()),
@@ -888,9 +958,9 @@ fn encode_into(
     out.extend_from_slice(&c.issued_at.to_le_bytes());
     out.extend_from_slice(&c.expires_at.to_le_bytes());
     put_str(out, access_key_id)?;
-    put_str(out, &c.account)?;
-    put_str(out, &c.arn)?;
-    put_str(out, &c.user_id)?;
+    put_opt_str(out, (!account_derived).then_some(c.account.as_str()))?;
+    put_opt_str(out, (!arn_derived).then_some(c.arn.as_str()))?;
+    put_opt_str(out, (!user_id_derived).then_some(c.user_id.as_str()))?;
     put_opt_str(out, c.role_arn.as_deref())?;
     put_opt_str(out, c.role_id.as_deref())?;
     put_opt_str(out, c.session_name.as_deref())?;
@@ -1177,10 +1247,32 @@ mod tests {
     }
 
     #[test]
+    fn implied_fields_are_left_out_and_restored() {
+        let c = role_claims();
+        let bytes = encode_claims(&c).unwrap();
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(
+            !text.contains(&c.arn),
+            "the session ARN is implied by role and session"
+        );
+        assert_eq!(decode_claims(&bytes).unwrap(), c);
+        // A stored field equal to its implied value is not canonical.
+        let mut explicit = bytes.clone();
+        explicit[2] &= !FLAG_ARN_DERIVED;
+        assert!(decode_claims(&explicit).is_err());
+        // Fields that differ from the implied value are stored and kept.
+        let mut odd = role_claims();
+        odd.arn = "arn:aws:sts::123456789012:assumed-role/other/x".into();
+        odd.user_id = "AIDAOTHER".into();
+        let bytes = encode_claims(&odd).unwrap();
+        assert_eq!(decode_claims(&bytes).unwrap(), odd);
+    }
+
+    #[test]
     fn decoder_refuses_non_canonical_input() {
         let bytes = encode_claims(&role_claims()).unwrap();
         let mut bad_version = bytes.clone();
-        bad_version[0] = 2;
+        bad_version[0] = 99;
         assert!(decode_claims(&bad_version).is_err());
         let mut bad_kind = bytes.clone();
         bad_kind[1] = 9;
@@ -1254,7 +1346,7 @@ mod tests {
         let r = ring(&[("k1", 1)]);
         let mut c = role_claims();
         c.policy_arns = (0..2).map(|_| "a".repeat(MAX_CLAIM_FIELD_LEN)).collect();
-        c.session_policy = Some("p".repeat(3_600));
+        c.session_policy = Some("p".repeat(3_690));
         let issued = seal(&r, &c, &mut rng()).unwrap();
         let len = issued.session_token.expose().len();
         assert!(
