@@ -334,6 +334,10 @@ impl CompiledPolicy {
     }
 }
 
+/// Statements by action or service name. Names come from policies; requests only look up, so a
+/// fast seeded hasher is safe from flooding.
+type ActionIndex = HashMap<Box<str>, Vec<StatementIdx>, foldhash::fast::RandomState>;
+
 /// Where a statement sits in a [`PolicySet`].
 pub(crate) type StatementIdx = (u32, u32);
 
@@ -343,9 +347,9 @@ pub(crate) type StatementIdx = (u32, u32);
 pub struct PolicySet {
     pub(crate) policies: Vec<Arc<CompiledPolicy>>,
     /// `service:action` (lower-case) → statements naming it exactly.
-    exact: HashMap<Box<str>, Vec<StatementIdx>>,
+    exact: ActionIndex,
     /// service (lower-case) → statements with a wildcard action in that service.
-    by_service: HashMap<Box<str>, Vec<StatementIdx>>,
+    by_service: ActionIndex,
     /// Statements to check for every action (`*`, wildcard services, `NotAction`).
     always: Vec<StatementIdx>,
 }

@@ -165,27 +165,47 @@ fn derived(
     role_id: Option<&str>,
     session: Option<&str>,
 ) -> (Option<String>, Option<String>, Option<String>) {
-    let parts: Option<Vec<&str>> = role_arn.map(|a| a.splitn(6, ':').collect());
-    let (partition, account, resource) = match parts.as_deref() {
-        Some(["arn", partition, "iam", "", account, resource]) => {
-            (Some(*partition), Some(*account), Some(*resource))
-        }
-        _ => (None, None, None),
-    };
-    let role_name = resource
-        .and_then(|r| r.strip_prefix("role/"))
-        .and_then(|r| r.rsplit('/').next());
-    let arn = match (partition, account, role_name, session) {
-        (Some(p), Some(a), Some(n), Some(s)) => {
-            Some(format!("arn:{p}:sts::{a}:assumed-role/{n}/{s}"))
+    // arn:<partition>:iam::<account>:role/<path/><name>
+    let parsed = role_arn.and_then(|a| {
+        let rest = a.strip_prefix("arn:")?;
+        let (partition, rest) = rest.split_once(':')?;
+        let rest = rest.strip_prefix("iam::")?;
+        let (account, resource) = rest.split_once(':')?;
+        let name = resource.strip_prefix("role/")?.rsplit('/').next()?;
+        Some((partition, account, name))
+    });
+    let account = parsed.map(|(_, account, _)| account.to_owned());
+    let arn = match (parsed, session) {
+        (Some((partition, account, name)), Some(s)) => {
+            let mut arn =
+                String::with_capacity(28 + partition.len() + account.len() + name.len() + s.len());
+            for part in [
+                "arn:",
+                partition,
+                ":sts::",
+                account,
+                ":assumed-role/",
+                name,
+                "/",
+                s,
+            ] {
+                arn.push_str(part);
+            }
+            Some(arn)
         }
         _ => None,
     };
     let user_id = match (role_id, session) {
-        (Some(id), Some(s)) => Some(format!("{id}:{s}")),
+        (Some(id), Some(s)) => {
+            let mut u = String::with_capacity(id.len() + 1 + s.len());
+            u.push_str(id);
+            u.push(':');
+            u.push_str(s);
+            Some(u)
+        }
         _ => None,
     };
-    (account.map(str::to_owned), arn, user_id)
+    (account, arn, user_id)
 }
 const HAS_ROLE_ARN: u8 = 1 << 0;
 const HAS_ROLE_ID: u8 = 1 << 1;
