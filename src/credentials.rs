@@ -93,6 +93,16 @@ pub struct Principal {
     policy: crate::policy::PrincipalInfo,
     /// For temporary credentials: the session.
     pub session: Option<SessionContext>,
+    /// `x-tollgate-principal-arn` and `x-tollgate-account-id`, built once (cloning shares them).
+    identity_headers: Option<[http::HeaderValue; 2]>,
+}
+
+/// The identity header values of an ARN and account, when both are valid header values.
+fn identity_headers(arn: &str, account: &str) -> Option<[http::HeaderValue; 2]> {
+    let shared = |v: &str| {
+        http::HeaderValue::from_maybe_shared(bytes::Bytes::copy_from_slice(v.as_bytes())).ok()
+    };
+    Some([shared(arn)?, shared(account)?])
 }
 
 impl Principal {
@@ -124,7 +134,19 @@ impl Principal {
             tags,
             policy,
             session: None,
+            identity_headers: None,
         }
+        .with_identity_headers()
+    }
+
+    fn with_identity_headers(mut self) -> Self {
+        self.identity_headers = identity_headers(&self.arn, &self.account_id);
+        self
+    }
+
+    /// The `x-tollgate-principal-arn` and `x-tollgate-account-id` values, prepared once.
+    pub fn identity_headers(&self) -> Option<&[http::HeaderValue; 2]> {
+        self.identity_headers.as_ref()
     }
 
     /// A principal signing with temporary credentials: a role session (with the role's
@@ -171,7 +193,9 @@ impl Principal {
                     tags,
                     policy,
                     session: Some(ctx),
+                    identity_headers: None,
                 }
+                .with_identity_headers()
             }
         }
     }

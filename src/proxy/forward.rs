@@ -81,7 +81,7 @@ pub(crate) fn upstream_request(
     snapshot: &Snapshot,
     upstream: &UpstreamBase,
     peer: SocketAddr,
-    request_id: &str,
+    request_id: Option<&HeaderValue>,
 ) -> Result<Request<BoxBody>, Reject> {
     let client_authority = parts.uri.authority().cloned();
     let path_and_query = parts
@@ -146,10 +146,20 @@ pub(crate) fn upstream_request(
         None => ip,
     };
     headers.insert(X_FORWARDED_FOR, header_value(&xff)?);
-    headers.insert(PRINCIPAL_ARN, header_value(&authd.principal.arn)?);
-    headers.insert(ACCOUNT_ID, header_value(&authd.principal.account_id)?);
+    match authd.principal.identity_headers() {
+        Some([arn, account]) => {
+            headers.insert(PRINCIPAL_ARN, arn.clone());
+            headers.insert(ACCOUNT_ID, account.clone());
+        }
+        None => {
+            headers.insert(PRINCIPAL_ARN, header_value(&authd.principal.arn)?);
+            headers.insert(ACCOUNT_ID, header_value(&authd.principal.account_id)?);
+        }
+    }
     headers.insert(ACCESS_KEY_ID, header_value(&authd.access_key_id)?);
-    headers.insert(REQUEST_ID, header_value(request_id)?);
+    if let Some(id) = request_id {
+        headers.insert(REQUEST_ID, id.clone());
+    }
     parts.uri = uri;
     parts.version = Version::HTTP_11;
     Ok(Request::from_parts(parts, body))

@@ -69,6 +69,15 @@ fn new_request_id() -> String {
         .to_string()
 }
 
+/// The request id, as text and as a header value (sharing one buffer).
+#[derive(Clone, Copy)]
+struct RequestIds<'a> {
+    text: &'a str,
+    header: Option<&'a HeaderValue>,
+}
+
+const X_AMZN_REQUEST_ID: http::HeaderName = http::HeaderName::from_static("x-amzn-requestid");
+
 /// Handles one proxied request. Never fails: every error becomes an AWS-shaped response.
 pub async fn handle(
     state: &ProxyState,
@@ -77,7 +86,10 @@ pub async fn handle(
     listener: super::Listener,
 ) -> Response<BoxBody> {
     let started = Instant::now();
-    let request_id = new_request_id();
+    // One buffer for the id: the log fields, the error body and both headers share it.
+    let request_id_bytes = bytes::Bytes::from(new_request_id());
+    let request_id_header = HeaderValue::from_maybe_shared(request_id_bytes.clone()).ok();
+    let request_id = std::str::from_utf8(&request_id_bytes).unwrap_or("");
     let snapshot = state.snapshot.load_full();
     let protocol = Protocol::of(req.headers());
     // An HTTP/1 request with a body that a refusal leaves unread cannot keep its connection:
@@ -88,7 +100,11 @@ pub async fn handle(
                 .headers()
                 .get(http::header::CONTENT_LENGTH)
                 .is_some_and(|v| v.as_bytes() != b"0"));
-    let result = process(state, &snapshot, req, peer, &request_id, listener).await;
+    let ids = RequestIds {
+        text: request_id,
+        header: request_id_header.as_ref(),
+    };
+    let result = process(state, &snapshot, req, peer, ids, listener).await;
     let (outcome, code, mut resp) = match result {
         Ok(resp) => ("allowed", "none", resp),
         Err(reject) => {
@@ -133,8 +149,8 @@ pub async fn handle(
             (outcome, err.code, resp)
         }
     };
-    if let Ok(v) = HeaderValue::from_str(&request_id) {
-        resp.headers_mut().insert("x-amzn-requestid", v);
+    if let Some(v) = request_id_header {
+        resp.headers_mut().insert(X_AMZN_REQUEST_ID, v);
     }
     state
         .metrics
@@ -204,9 +220,10 @@ async fn process(
     snapshot: &Snapshot,
     req: Request<Incoming>,
     peer: SocketAddr,
-    request_id: &str,
+    ids: RequestIds<'_>,
     listener: super::Listener,
 ) -> Result<Response<BoxBody>, Reject> {
+    let request_id = ids.text;
     let (parts, incoming) = req.into_parts();
     let now = crate::time::now_epoch();
     let http_req = HttpRequest {
@@ -485,7 +502,7 @@ async fn process(
         snapshot,
         &state.upstream,
         peer,
-        request_id,
+        ids.header,
     )?;
     forward::send(
         state,
