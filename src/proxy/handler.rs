@@ -130,7 +130,7 @@ pub async fn handle(
                     tracing::error!(code = err.code, %request_id, "internal failure")
                 }
             }
-            let (bytes, content_type) = err.body(&request_id, protocol);
+            let (bytes, content_type) = err.body(request_id, protocol);
             let mut resp = Response::new(body::full(bytes));
             *resp.status_mut() = err.status;
             resp.headers_mut().insert(
