@@ -26,6 +26,31 @@ pub struct Facts<'a> {
     pub service: &'a str,
     /// The form body, when it was read (awsQuery `Action=` in a POST body).
     pub form_body: Option<&'a [u8]>,
+    /// `now` already formatted (shared by the requests of one second), when the caller has it.
+    pub clock: Option<&'a ClockStrings>,
+}
+
+/// A second's `aws:CurrentTime` and `aws:EpochTime` values, formatted once and shared by every
+/// request in that second.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClockStrings {
+    /// Epoch seconds.
+    pub now: i64,
+    /// ISO 8601 (`2026-11-29T01:02:03Z`).
+    pub iso8601: String,
+    /// Decimal epoch seconds.
+    pub epoch: String,
+}
+
+impl ClockStrings {
+    /// The strings for `now`.
+    pub fn new(now: i64) -> Self {
+        Self {
+            now,
+            iso8601: crate::time::iso8601(now),
+            epoch: now.to_string(),
+        }
+    }
 }
 
 /// Why a request is not authorized. Every variant is a 403 `AccessDenied`.
@@ -338,8 +363,16 @@ pub fn decide(
             "false"
         },
     );
-    ctx.set("aws:currenttime", crate::time::iso8601(facts.now));
-    ctx.set("aws:epochtime", facts.now.to_string());
+    match facts.clock.filter(|c| c.now == facts.now) {
+        Some(c) => {
+            ctx.set("aws:currenttime", c.iso8601.as_str());
+            ctx.set("aws:epochtime", c.epoch.as_str());
+        }
+        None => {
+            ctx.set("aws:currenttime", crate::time::iso8601(facts.now));
+            ctx.set("aws:epochtime", facts.now.to_string());
+        }
+    }
     ctx.set("aws:requestedregion", facts.region);
     ctx.set("aws:resourceaccount", resource_account);
     if let Some(ua) = req

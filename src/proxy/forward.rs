@@ -36,6 +36,10 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-tollgate-request-id");
 
 /// Removes hop-by-hop headers, including those the `Connection` header names.
 fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    // One pass over the names (no hashing): most messages carry none of these.
+    if !headers.keys().any(|k| HOP_BY_HOP.contains(k)) {
+        return;
+    }
     let named: Vec<HeaderName> = headers
         .get_all(http::header::CONNECTION)
         .iter()

@@ -255,6 +255,7 @@ async fn process(
                 region,
                 service: "sts",
                 form_body: Some(&body),
+                clock: None,
             },
             request_id,
         };
@@ -362,6 +363,7 @@ async fn process(
                 region: &authd.region,
                 service: &authd.service,
                 form_body: Some(&bytes),
+                clock: None,
             },
             request_id,
         };
@@ -413,6 +415,7 @@ async fn process(
             body_state = BodyState::Full(bytes);
         }
     }
+    let clock = state.clock(now);
     let facts = authz::Facts {
         source_ip: Some(source_ip(
             peer,
@@ -427,6 +430,7 @@ async fn process(
             BodyState::Full(b) => Some(b),
             BodyState::Stream(_) => None,
         },
+        clock: Some(&clock),
     };
     authz::authorize(snapshot, &authd.principal, &http_req, &facts).map_err(Reject::Authz)?;
 

@@ -68,6 +68,8 @@ pub struct ProxyState {
     pub sessions: crate::sts::session::SessionCache,
     /// OIDC providers' keys for `AssumeRoleWithWebIdentity` (rebuilt with the configuration).
     pub web_identity: arc_swap::ArcSwapOption<crate::sts::oidc::WebIdentityVerifier>,
+    /// `aws:CurrentTime` / `aws:EpochTime` of the current second, formatted once.
+    clock: ArcSwap<crate::authz::ClockStrings>,
     /// Metrics.
     pub metrics: Metrics,
     /// The upstream.
@@ -102,6 +104,7 @@ impl ProxyState {
             signing_keys: SigningKeyCache::new(SIGNING_KEY_CACHE_CAPACITY),
             sessions: crate::sts::session::SessionCache::default(),
             web_identity: arc_swap::ArcSwapOption::new(web_identity),
+            clock: ArcSwap::from_pointee(crate::authz::ClockStrings::new(0)),
             metrics,
             upstream,
             client,
@@ -116,6 +119,19 @@ pub enum Listener {
     Proxy,
     /// The api listener: STS only, nothing is forwarded.
     Api,
+}
+
+impl ProxyState {
+    /// The formatted time strings for `now` (epoch seconds), rebuilt once per second.
+    pub fn clock(&self, now: i64) -> Arc<crate::authz::ClockStrings> {
+        let current = self.clock.load_full();
+        if current.now == now {
+            return current;
+        }
+        let fresh = Arc::new(crate::authz::ClockStrings::new(now));
+        self.clock.store(fresh.clone());
+        fresh
+    }
 }
 
 /// Accepts connections on `listener` and serves each (HTTP/1.1, or HTTP/2 with prior
