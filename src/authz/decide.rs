@@ -492,3 +492,87 @@ fn session_keys<'a>(ctx: &mut RequestContext<'a>, session: &'a SessionContext, n
 fn principal_arn_of(info: &PrincipalInfo) -> &str {
     info.principal_arn()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sts::token::{SessionClaims, SessionKind};
+
+    fn session(source: &str, issued_at: i64) -> Principal {
+        let snapshot = crate::config::load_demo(1).unwrap();
+        let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"execute-api:Invoke","Resource":"*",
+            "Condition":{"StringEquals":{"aws:SourceIdentity":"alice"},
+                         "Bool":{"aws:MultiFactorAuthPresent":"false"},
+                         "DateGreaterThan":{"aws:TokenIssueTime":"2026-06-01T00:00:00Z"}}}]}"#;
+        let claims = SessionClaims {
+            access_key_id: "ASIAAAAAAAAAAAAAAAAA".into(),
+            issued_at,
+            expires_at: issued_at + 3600,
+            account: "123456789012".into(),
+            kind: SessionKind::AssumedRole,
+            arn: "arn:aws:sts::123456789012:assumed-role/deployer/s".into(),
+            user_id: "AROAEXAMPLE:s".into(),
+            role_arn: Some("arn:aws:iam::123456789012:role/deployer".into()),
+            role_id: None,
+            session_name: Some("s".into()),
+            source_identity: Some(source.into()),
+            tags: vec![],
+            transitive_tag_keys: vec![],
+            session_policy: Some(policy.into()),
+            policy_arns: vec![],
+            chained: false,
+            mfa_authenticated: false,
+            web_identity: None,
+            parent_user_arn: None,
+        };
+        crate::sts::session::session_principal(&snapshot, claims).unwrap()
+    }
+
+    fn allowed(p: &Principal, now: i64, clock: bool) -> bool {
+        let snapshot = crate::config::load_demo(1).unwrap();
+        let headers = http::HeaderMap::new();
+        let req = HttpRequest {
+            method: "POST",
+            path: "/deployments/1",
+            query: None,
+            authority: None,
+            headers: &headers,
+        };
+        let strings = ClockStrings::new(now);
+        let facts = Facts {
+            source_ip: None,
+            secure_transport: false,
+            now,
+            region: "us-east-1",
+            service: "execute-api",
+            form_body: None,
+            clock: clock.then_some(&strings),
+        };
+        decide(
+            &snapshot,
+            p.policy_info(),
+            p.session.as_ref(),
+            "execute-api:Invoke",
+            "arn:aws:execute-api:us-east-1:123456789012:demo/prod/POST/deployments/1",
+            &[],
+            &[],
+            "123456789012",
+            &req,
+            &facts,
+            None,
+        )
+        .is_allowed()
+    }
+
+    #[test]
+    fn session_keys_reach_the_policies() {
+        let now = 1_800_000_000;
+        // aws:SourceIdentity, aws:MultiFactorAuthPresent and aws:TokenIssueTime all hold.
+        assert!(allowed(&session("alice", now - 60), now, true));
+        assert!(allowed(&session("alice", now - 60), now, false));
+        // Another source identity: the session policy's condition fails.
+        assert!(!allowed(&session("bob", now - 60), now, true));
+        // Issued before the session policy's cut-off (and before the demo's revocation).
+        assert!(!allowed(&session("alice", 1_780_000_000), now, true));
+    }
+}
