@@ -106,7 +106,14 @@ pub async fn handle(
     };
     let result = process(state, &snapshot, req, peer, ids, listener).await;
     let (outcome, code, mut resp) = match result {
-        Ok(resp) => ("allowed", "none", resp),
+        // STS answers its own errors; they count as refusals (or internal errors).
+        Ok(resp) => match resp.extensions().get::<sts::service::StsErrorCode>() {
+            Some(sts::service::StsErrorCode(code)) if resp.status().is_server_error() => {
+                ("error", *code, resp)
+            }
+            Some(sts::service::StsErrorCode(code)) => ("denied", *code, resp),
+            None => ("allowed", "none", resp),
+        },
         Err(reject) => {
             let err = match reject {
                 Reject::Auth(e, claimed) => {

@@ -76,6 +76,11 @@ pub struct StsResponse {
     pub issued: Option<ops::Issued>,
 }
 
+/// Marks an STS error response (a response extension, never sent): the AWS error code, for
+/// metrics and audit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StsErrorCode(pub &'static str);
+
 fn respond(
     result: Result<StsOutcome, StsError>,
     action: Option<&'static str>,
@@ -96,6 +101,9 @@ fn respond(
         http::header::CONTENT_TYPE,
         HeaderValue::from_static(xml::CONTENT_TYPE),
     );
+    if let Some(code) = code {
+        response.extensions_mut().insert(StsErrorCode(code));
+    }
     StsResponse {
         response,
         action,
