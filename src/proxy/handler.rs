@@ -374,7 +374,8 @@ async fn process(
             },
             request_id,
         };
-        let r = sts::service::signed(&call, &authd, &bytes);
+        let verifier = state.web_identity.load_full();
+        let r = sts::service::signed(&call, &authd, verifier.as_deref(), &bytes).await;
         return Ok(r.response.map(body::full));
     }
 

@@ -118,24 +118,27 @@ fn parse(query: Option<&str>, body: &[u8]) -> Result<StsRequest, StsError> {
 }
 
 /// A signed STS call (credential scope service `sts`) from an authenticated caller.
-pub fn signed(call: &Call<'_>, authd: &Authenticated, body: &[u8]) -> StsResponse {
+/// `AssumeRoleWithWebIdentity` needs no signature; a signed one is answered from its token alone,
+/// as AWS does.
+pub async fn signed(
+    call: &Call<'_>,
+    authd: &Authenticated,
+    verifier: Option<&WebIdentityVerifier>,
+    body: &[u8],
+) -> StsResponse {
     let request = match parse(call.req.query, body) {
         Ok(r) => r,
         Err(e) => return respond(Err(e), None, call.request_id),
     };
+    if matches!(request, StsRequest::AssumeRoleWithWebIdentity { .. }) {
+        return web_identity(call, verifier, request).await;
+    }
     let action = request.action();
     let caller = Caller {
         principal: &authd.principal,
         access_key_id: &authd.access_key_id,
     };
-    let result = if matches!(request, StsRequest::AssumeRoleWithWebIdentity { .. }) {
-        // Signed or not, web identity federation is answered from the token alone.
-        Err(StsError::invalid_identity_token(
-            "AssumeRoleWithWebIdentity must be called without AWS credentials",
-        ))
-    } else {
-        ops::execute(call, Some(caller), &request, None)
-    };
+    let result = ops::execute(call, Some(caller), &request, None);
     respond(result, Some(action), call.request_id)
 }
 
@@ -146,16 +149,31 @@ pub async fn unsigned(
     verifier: Option<&WebIdentityVerifier>,
     body: &[u8],
 ) -> Option<StsResponse> {
-    let request = match parse(call.req.query, body) {
-        Ok(r @ StsRequest::AssumeRoleWithWebIdentity { .. }) => r,
-        _ => return None,
-    };
+    match parse(call.req.query, body) {
+        Ok(r @ StsRequest::AssumeRoleWithWebIdentity { .. }) => {
+            Some(web_identity(call, verifier, r).await)
+        }
+        _ => None,
+    }
+}
+
+/// `AssumeRoleWithWebIdentity`: the token verified against the providers' keys, then the
+/// operation.
+async fn web_identity(
+    call: &Call<'_>,
+    verifier: Option<&WebIdentityVerifier>,
+    request: StsRequest,
+) -> StsResponse {
     let action = request.action();
     let StsRequest::AssumeRoleWithWebIdentity {
         web_identity_token, ..
     } = &request
     else {
-        return None;
+        return respond(
+            Err(StsError::internal_failure()),
+            Some(action),
+            call.request_id,
+        );
     };
     let result = match verifier {
         None => Err(StsError::invalid_identity_token(
@@ -171,5 +189,5 @@ pub async fn unsigned(
             }),
         },
     };
-    Some(respond(result, Some(action), call.request_id))
+    respond(result, Some(action), call.request_id)
 }

@@ -313,3 +313,47 @@ fn the_api_listener_serves_sts_only() {
         r.body
     );
 }
+
+#[test]
+fn signed_web_identity_calls_are_answered_from_the_token() {
+    let tg = Tollgate::demo();
+    let pem = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/oidc/rsa-private.pem"),
+    )
+    .unwrap();
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+    header.kid = Some("rsa-1".into());
+    let claims = serde_json::json!({
+        "iss": "https://oidc.tollgate.example",
+        "aud": "tollgate-demo",
+        "sub": "signed-caller",
+        "iat": now(),
+        "exp": now() + 600,
+    });
+    let jwt = jsonwebtoken::encode(
+        &header,
+        &claims,
+        &jsonwebtoken::EncodingKey::from_rsa_pem(&pem).unwrap(),
+    )
+    .unwrap();
+    let form = format!(
+        "Action=AssumeRoleWithWebIdentity&Version=2011-06-15&RoleArn=arn%3Aaws%3Aiam%3A%3A123456789012%3Arole%2Fweb-app&RoleSessionName=signed&WebIdentityToken={jwt}"
+    );
+    let reader = tg.key("reader");
+    let r = sts_call(
+        &tg,
+        (&reader.access_key_id, &reader.secret_access_key),
+        None,
+        &form,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        element(&r.body, "SubjectFromWebIdentityToken"),
+        "signed-caller"
+    );
+    assert_eq!(
+        element(&r.body, "Arn"),
+        "arn:aws:sts::123456789012:assumed-role/web-app/signed"
+    );
+}
