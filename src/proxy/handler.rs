@@ -222,6 +222,59 @@ fn source_ip(
         .unwrap_or(ip)
 }
 
+/// Reads a whole body (up to `limit`) and checks it against a declared SHA-256.
+async fn read_whole_verified(
+    incoming: Incoming,
+    limit: u64,
+    authd: &Authenticated,
+) -> Result<bytes::Bytes, Reject> {
+    let bytes = match body::read_up_to(incoming, limit)
+        .await
+        .map_err(|_| AwsError::incomplete_body())?
+    {
+        Read::Complete(bytes) => bytes,
+        Read::Partial(..) => {
+            return Err(AuthError::BodyTooLarge {
+                limit,
+                service: authd.service.to_string(),
+            }
+            .into())
+        }
+    };
+    if let BodyCheck::Sha256(expected) = authd.body_check {
+        if !bool::from(subtle::ConstantTimeEq::ct_eq(
+            &body::sha256(&bytes)[..],
+            &expected[..],
+        )) {
+            return Err(AuthError::PayloadMismatch {
+                service: authd.service.to_string(),
+            }
+            .into());
+        }
+    }
+    Ok(bytes)
+}
+
+/// What an STS operation knows about its request.
+fn sts_facts<'a>(
+    snapshot: &Snapshot,
+    peer: SocketAddr,
+    headers: &http::HeaderMap,
+    now: i64,
+    (region, service): (&'a str, &'a str),
+    form_body: &'a [u8],
+) -> authz::Facts<'a> {
+    authz::Facts {
+        source_ip: Some(source_ip(peer, headers, &snapshot.access.trusted_proxies)),
+        secure_transport: false,
+        now,
+        region,
+        service,
+        form_body: Some(form_body),
+        clock: None,
+    }
+}
+
 async fn process(
     state: &ProxyState,
     snapshot: &Snapshot,
@@ -251,19 +304,7 @@ async fn process(
         let call = sts::ops::Call {
             snapshot,
             req: &http_req,
-            facts: authz::Facts {
-                source_ip: Some(source_ip(
-                    peer,
-                    &parts.headers,
-                    &snapshot.access.trusted_proxies,
-                )),
-                secure_transport: false,
-                now,
-                region,
-                service: "sts",
-                form_body: Some(&body),
-                clock: None,
-            },
+            facts: sts_facts(snapshot, peer, &parts.headers, now, (region, "sts"), &body),
             request_id,
         };
         let verifier = state.web_identity.load_full();
@@ -327,51 +368,19 @@ async fn process(
     if &*authd.service == "sts" {
         let bytes = match body_state {
             BodyState::Full(bytes) => bytes,
-            BodyState::Stream(incoming) => {
-                match body::read_up_to(incoming, limit)
-                    .await
-                    .map_err(|_| AwsError::incomplete_body())?
-                {
-                    Read::Complete(bytes) => {
-                        if let BodyCheck::Sha256(expected) = authd.body_check {
-                            if !bool::from(subtle::ConstantTimeEq::ct_eq(
-                                &body::sha256(&bytes)[..],
-                                &expected[..],
-                            )) {
-                                return Err(AuthError::PayloadMismatch {
-                                    service: authd.service.to_string(),
-                                }
-                                .into());
-                            }
-                        }
-                        bytes
-                    }
-                    Read::Partial(..) => {
-                        return Err(AuthError::BodyTooLarge {
-                            limit,
-                            service: authd.service.to_string(),
-                        }
-                        .into())
-                    }
-                }
-            }
+            BodyState::Stream(incoming) => read_whole_verified(incoming, limit, &authd).await?,
         };
         let call = sts::ops::Call {
             snapshot,
             req: &http_req,
-            facts: authz::Facts {
-                source_ip: Some(source_ip(
-                    peer,
-                    &parts.headers,
-                    &snapshot.access.trusted_proxies,
-                )),
-                secure_transport: false,
+            facts: sts_facts(
+                snapshot,
+                peer,
+                &parts.headers,
                 now,
-                region: &authd.region,
-                service: &authd.service,
-                form_body: Some(&bytes),
-                clock: None,
-            },
+                (&authd.region, &authd.service),
+                &bytes,
+            ),
             request_id,
         };
         let verifier = state.web_identity.load_full();
@@ -396,31 +405,7 @@ async fn process(
         && authz::needs_body(snapshot, &http_req, &authd.service)
     {
         if let BodyState::Stream(incoming) = body_state {
-            let bytes = match body::read_up_to(incoming, limit)
-                .await
-                .map_err(|_| AwsError::incomplete_body())?
-            {
-                Read::Complete(bytes) => bytes,
-                Read::Partial(..) => {
-                    return Err(AuthError::BodyTooLarge {
-                        limit,
-                        service: authd.service.to_string(),
-                    }
-                    .into())
-                }
-            };
-            if let BodyCheck::Sha256(expected) = authd.body_check {
-                if !bool::from(subtle::ConstantTimeEq::ct_eq(
-                    &body::sha256(&bytes)[..],
-                    &expected[..],
-                )) {
-                    return Err(AuthError::PayloadMismatch {
-                        service: authd.service.to_string(),
-                    }
-                    .into());
-                }
-            }
-            body_state = BodyState::Full(bytes);
+            body_state = BodyState::Full(read_whole_verified(incoming, limit, &authd).await?);
         }
     }
     let clock = state.clock(now);

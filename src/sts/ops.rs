@@ -376,11 +376,39 @@ fn merge_tags(
     Ok((out_tags, out_keys))
 }
 
-fn assumed_role_arn(role: &Role, session: &str) -> String {
-    format!(
-        "arn:aws:sts::{}:assumed-role/{}/{}",
-        role.account, role.name, session
-    )
+/// The claims of a new session of `role`, before the call-specific parts (tags, policies,
+/// source identity, chaining, web identity) are set.
+fn role_session(
+    role: &Role,
+    session: &str,
+    now: i64,
+    duration: u32,
+    kind: SessionKind,
+) -> SessionClaims {
+    SessionClaims {
+        access_key_id: String::new(),
+        issued_at: now,
+        expires_at: now + i64::from(duration),
+        account: role.account.clone(),
+        kind,
+        arn: format!(
+            "arn:aws:sts::{}:assumed-role/{}/{}",
+            role.account, role.name, session
+        ),
+        user_id: format!("{}:{}", role.unique_id, session),
+        role_arn: Some(role.arn.clone()),
+        role_id: Some(role.unique_id.clone()),
+        session_name: Some(session.to_owned()),
+        source_identity: None,
+        tags: Vec::new(),
+        transitive_tag_keys: Vec::new(),
+        session_policy: None,
+        policy_arns: Vec::new(),
+        chained: false,
+        mfa_authenticated: false,
+        web_identity: None,
+        parent_user_arn: None,
+    }
 }
 
 fn assume_role(
@@ -470,24 +498,11 @@ fn assume_role(
         )?;
     }
 
-    let now = call.facts.now;
-    let arn = assumed_role_arn(role, role_session_name);
-    let user_id = format!("{}:{}", role.unique_id, role_session_name);
     let parent_user_arn = match caller_claims {
         Some(c) => c.parent_user_arn.clone(),
         None => Some(p.arn.clone()),
     };
     let claims = SessionClaims {
-        access_key_id: String::new(),
-        issued_at: now,
-        expires_at: now + i64::from(duration),
-        account: role.account.clone(),
-        kind: SessionKind::AssumedRole,
-        arn: arn.clone(),
-        user_id: user_id.clone(),
-        role_arn: Some(role.arn.clone()),
-        role_id: Some(role.unique_id.clone()),
-        session_name: Some(role_session_name.clone()),
         source_identity: source.clone(),
         tags: all_tags,
         transitive_tag_keys: all_transitive,
@@ -495,9 +510,16 @@ fn assume_role(
         policy_arns: policy_arns.clone(),
         chained,
         mfa_authenticated: caller_claims.is_some_and(|c| c.mfa_authenticated),
-        web_identity: None,
         parent_user_arn,
+        ..role_session(
+            role,
+            role_session_name,
+            call.facts.now,
+            duration,
+            SessionKind::AssumedRole,
+        )
     };
+    let (arn, user_id) = (claims.arn.clone(), claims.user_id.clone());
     let issued = seal(sts, &claims)?;
     let reports_packed = policy.is_some() || !policy_arns.is_empty() || !claims.tags.is_empty();
     let body = xml::assume_role_response(
@@ -605,35 +627,26 @@ fn assume_role_with_web_identity(
         trust_allows(call, &info, None, role, "sts:TagSession", &keys, &multi).map_err(denied)?;
     }
 
-    let now = call.facts.now;
-    let arn = assumed_role_arn(role, role_session_name);
-    let user_id = format!("{}:{}", role.unique_id, role_session_name);
     let claims = SessionClaims {
-        access_key_id: String::new(),
-        issued_at: now,
-        expires_at: now + i64::from(duration),
-        account: role.account.clone(),
-        kind: SessionKind::WebIdentity,
-        arn: arn.clone(),
-        user_id: user_id.clone(),
-        role_arn: Some(role.arn.clone()),
-        role_id: Some(role.unique_id.clone()),
-        session_name: Some(role_session_name.clone()),
-        source_identity: None,
         tags: web.principal_tags.clone(),
         transitive_tag_keys: web.transitive_tag_keys.clone(),
         session_policy: policy.clone(),
         policy_arns: policy_arns.clone(),
-        chained: false,
-        mfa_authenticated: false,
         web_identity: Some(WebIdentityClaims {
             provider: web.provider.clone(),
             audience: web.audience.clone(),
             subject: web.subject.clone(),
             amr: web.amr.clone(),
         }),
-        parent_user_arn: None,
+        ..role_session(
+            role,
+            role_session_name,
+            call.facts.now,
+            duration,
+            SessionKind::WebIdentity,
+        )
     };
+    let (arn, user_id) = (claims.arn.clone(), claims.user_id.clone());
     let issued = seal(sts, &claims)?;
     let reports_packed = policy.is_some() || !policy_arns.is_empty() || !claims.tags.is_empty();
     let body = xml::assume_role_with_web_identity_response(
