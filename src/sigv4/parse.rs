@@ -55,7 +55,8 @@ pub enum PayloadMode<'a> {
 }
 
 /// A request's SigV4 authentication data, parsed and checked up to (not including) the key.
-#[derive(Debug, Clone)]
+/// `Debug` never prints the session token.
+#[derive(Clone)]
 pub struct Parsed<'a> {
     /// Header or query form.
     pub form: AuthForm,
@@ -79,6 +80,23 @@ pub struct Parsed<'a> {
     omit_query_token: bool,
     /// Which alternative canonicalization [`Parsed::next_alternative`] tries next.
     alternative: u8,
+}
+
+impl std::fmt::Debug for Parsed<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Parsed")
+            .field("form", &self.form)
+            .field("credential", &self.credential)
+            .field("signed_headers", &self.signed_headers)
+            .field("date", &self.date)
+            .field("expires", &self.expires)
+            .field(
+                "security_token",
+                &self.security_token.as_ref().map(|_| "***"),
+            )
+            .field("payload", &self.payload)
+            .finish_non_exhaustive()
+    }
 }
 
 fn incomplete(msg: impl Into<String>) -> SigV4Error {
@@ -546,5 +564,41 @@ impl<'a> Parsed<'a> {
             out.extend_from_slice(&hex_buf);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_prints_the_session_token() {
+        let mut headers = http::HeaderMap::new();
+        headers.insert("host", "example.com".parse().unwrap());
+        headers.insert("x-amz-date", "20261129T010203Z".parse().unwrap());
+        headers.insert(
+            "x-amz-security-token",
+            "v1.k1.SECRET-SESSION-TOKEN".parse().unwrap(),
+        );
+        headers.insert(
+            "authorization",
+            "AWS4-HMAC-SHA256 Credential=ASIAAAAAAAAAAAAAAAAA/20261129/us-east-1/execute-api/aws4_request, \
+             SignedHeaders=host;x-amz-date;x-amz-security-token, Signature=0000000000000000000000000000000000000000000000000000000000000000"
+                .parse()
+                .unwrap(),
+        );
+        let req = HttpRequest {
+            method: "GET",
+            path: "/",
+            query: None,
+            authority: None,
+            headers: &headers,
+        };
+        let now = AmzDate::parse("20261129T010203Z").unwrap().epoch();
+        let parsed = parse(&req, now, 900).unwrap();
+        assert!(parsed.security_token.is_some());
+        let shown = format!("{parsed:?}");
+        assert!(!shown.contains("SECRET-SESSION-TOKEN"), "{shown}");
+        assert!(shown.contains("***"), "{shown}");
     }
 }

@@ -32,8 +32,9 @@ pub struct Caller<'a> {
     pub access_key_id: &'a str,
 }
 
-/// What an STS call needs besides its parameters.
-#[derive(Debug, Clone, Copy)]
+/// What an STS call needs besides its parameters. `Debug` shows the request id only (the form body
+/// may carry a web identity token).
+#[derive(Clone, Copy)]
 pub struct Call<'a> {
     /// The configuration in force.
     pub snapshot: &'a Snapshot,
@@ -45,13 +46,30 @@ pub struct Call<'a> {
     pub request_id: &'a str,
 }
 
-/// What an STS call produced, for the response and for the audit record.
-#[derive(Debug)]
+impl std::fmt::Debug for Call<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Call")
+            .field("request_id", &self.request_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What an STS call produced, for the response and for the audit record. `Debug` leaves the body
+/// out: it holds the issued secret and session token.
 pub struct StsOutcome {
     /// The XML response body.
     pub body: String,
     /// Credentials issued, if any (access key id and expiry are audited; never the secret).
     pub issued: Option<Issued>,
+}
+
+impl std::fmt::Debug for StsOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StsOutcome")
+            .field("body_len", &self.body.len())
+            .field("issued", &self.issued)
+            .finish()
+    }
 }
 
 /// An issued session, as CloudTrail records it (`responseElements`).

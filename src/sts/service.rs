@@ -63,8 +63,8 @@ pub fn verifier(snapshot: &Snapshot) -> Option<Arc<WebIdentityVerifier>> {
     }
 }
 
-/// An STS response (or STS error), with what the audit record needs.
-#[derive(Debug)]
+/// An STS response (or STS error), with what the audit record needs. `Debug` leaves the body out:
+/// it may hold issued credentials.
 pub struct StsResponse {
     /// The HTTP response.
     pub response: Response<Bytes>,
@@ -74,6 +74,17 @@ pub struct StsResponse {
     pub error_code: Option<&'static str>,
     /// Credentials issued.
     pub issued: Option<ops::Issued>,
+}
+
+impl std::fmt::Debug for StsResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StsResponse")
+            .field("status", &self.response.status())
+            .field("action", &self.action)
+            .field("error_code", &self.error_code)
+            .field("issued", &self.issued)
+            .finish()
+    }
 }
 
 /// Marks an STS error response (a response extension, never sent): the AWS error code, for
