@@ -14,9 +14,7 @@
 //! MinIO design (`sts.md` §7.1) — the same claims as a JSON Web Token signed with HMAC-SHA512,
 //! verified and deserialized into a typed struct by `jsonwebtoken` 10 (`rust_crypto` backend)
 //! with `exp` validation; it neither hides the claims nor derives a secret. Group `seal`:
-//! [`token::seal`] with `rand::thread_rng()` (fresh access key id and nonce). `cache_key`:
-//! [`token::token_cache_key`] (SHA-256 of the token), the cost of the lookup that an outer cache
-//! would put in front of `open`.
+//! [`token::seal`] with `rand::thread_rng()` (fresh access key id and nonce).
 //!
 //! Every routine checks its result once before measuring, so a bench cannot silently measure an
 //! error path. A full run ends with a summary: interleaved rounds, minimum and median ns per call,
@@ -283,11 +281,6 @@ fn cases(f: &Fixture) -> Vec<Case<'_>> {
                     .expose()
                     .len()
             }),
-        });
-        out.push(Case {
-            group: "cache_key",
-            name: format!("tollgate/{}", w.name),
-            routine: Box::new(move || usize::from(token::token_cache_key(black_box(&w.token))[0])),
         });
     }
     out

@@ -149,55 +149,47 @@ impl Principal {
         self.identity_headers.as_ref()
     }
 
-    /// A principal signing with temporary credentials: a role session (with the role's
-    /// `unique_id` and tags merged under the session tags) or, for `GetSessionToken`, the IAM user
-    /// `base` with its session attached.
-    pub fn session(
-        base: Option<&Principal>,
-        role_tags: &[(String, String)],
-        ctx: SessionContext,
-    ) -> Self {
-        use crate::sts::token::SessionKind;
-        let c = &ctx.claims;
-        match (c.kind, base) {
-            (SessionKind::SessionToken, Some(user)) => {
-                let mut p = user.clone();
-                p.session = Some(ctx);
-                p
-            }
-            _ => {
-                let mut tags: Vec<(String, String)> = role_tags
-                    .iter()
-                    .filter(|(k, _)| !c.tags.iter().any(|(sk, _)| sk.eq_ignore_ascii_case(k)))
-                    .cloned()
-                    .collect();
-                tags.extend(c.tags.iter().cloned());
-                let name = c.session_name.clone().unwrap_or_default();
-                let policy = crate::policy::PrincipalInfo {
-                    kind: crate::policy::PrincipalType::AssumedRole,
-                    arn: c.arn.clone(),
-                    account: c.account.clone(),
-                    role_arn: c.role_arn.clone(),
-                    user_id: c.user_id.clone(),
-                    user_name: None,
-                    tags: tags.clone(),
-                    service: None,
-                    has_boundary: false,
-                };
-                Self {
-                    kind: PrincipalKind::AssumedRole,
-                    arn: c.arn.clone(),
-                    account_id: c.account.clone(),
-                    name,
-                    unique_id: c.user_id.clone(),
-                    tags,
-                    policy,
-                    session: Some(ctx),
-                    identity_headers: None,
-                }
-                .with_identity_headers()
-            }
+    /// `GetSessionToken` credentials: the IAM user, with its session attached.
+    pub fn user_session(user: &Principal, ctx: SessionContext) -> Self {
+        Self {
+            session: Some(ctx),
+            ..user.clone()
         }
+    }
+
+    /// A role session: its ARN and `AROA…:session` id from the claims, the role's tags merged
+    /// under the session tags (a session tag wins, keys compared case-insensitively).
+    pub fn role_session(role_tags: &[(String, String)], ctx: SessionContext) -> Self {
+        let c = &ctx.claims;
+        let mut tags: Vec<(String, String)> = role_tags
+            .iter()
+            .filter(|(k, _)| !c.tags.iter().any(|(sk, _)| sk.eq_ignore_ascii_case(k)))
+            .cloned()
+            .collect();
+        tags.extend(c.tags.iter().cloned());
+        let policy = crate::policy::PrincipalInfo {
+            kind: crate::policy::PrincipalType::AssumedRole,
+            arn: c.arn.clone(),
+            account: c.account.clone(),
+            role_arn: c.role_arn.clone(),
+            user_id: c.user_id.clone(),
+            user_name: None,
+            tags: tags.clone(),
+            service: None,
+            has_boundary: false,
+        };
+        Self {
+            kind: PrincipalKind::AssumedRole,
+            arn: c.arn.clone(),
+            account_id: c.account.clone(),
+            name: c.session_name.clone().unwrap_or_default(),
+            unique_id: c.user_id.clone(),
+            tags,
+            policy,
+            session: Some(ctx),
+            identity_headers: None,
+        }
+        .with_identity_headers()
     }
 
     /// The policy engine's view of this principal.

@@ -415,7 +415,7 @@ pub fn decide(
         }
     }
     if let Some(session) = session {
-        session_keys(&mut ctx, session, facts.now);
+        session_keys(&mut ctx, snapshot, session, facts.now);
     }
     for (k, v) in keys {
         ctx.set(k.as_str(), v.as_str());
@@ -446,12 +446,14 @@ pub fn decide(
 fn revoked(snapshot: &Snapshot, session: &SessionContext) -> Option<Decision> {
     let c = &session.claims;
     let sts = snapshot.sts.as_ref()?;
-    let mut principals: Vec<&str> = vec![c.arn.as_str()];
-    if let Some(p) = &c.parent_user_arn {
-        principals.push(p);
-    }
+    let both = [c.arn.as_str(), c.parent_user_arn.as_deref().unwrap_or("")];
+    let principals = if c.parent_user_arn.is_some() {
+        &both[..]
+    } else {
+        &both[..1]
+    };
     sts.revocations
-        .revoked(c.issued_at, c.role_arn.as_deref(), &principals, &c.account)
+        .revoked(c.issued_at, c.role_arn.as_deref(), principals, &c.account)
         .then(|| Decision {
             outcome: Outcome::ExplicitDeny,
             statement: Some(crate::policy::StatementRef {
@@ -465,7 +467,12 @@ fn revoked(snapshot: &Snapshot, session: &SessionContext) -> Option<Decision> {
 }
 
 /// The keys a session adds to every request it signs (IAM User Guide, global condition keys).
-fn session_keys<'a>(ctx: &mut RequestContext<'a>, session: &'a SessionContext, now: i64) {
+fn session_keys<'a>(
+    ctx: &mut RequestContext<'a>,
+    snapshot: &Snapshot,
+    session: &'a SessionContext,
+    now: i64,
+) {
     let c = &session.claims;
     ctx.set("aws:tokenissuetime", crate::time::iso8601(c.issued_at));
     ctx.set(
@@ -484,7 +491,7 @@ fn session_keys<'a>(ctx: &mut RequestContext<'a>, session: &'a SessionContext, n
     if let Some(w) = &c.web_identity {
         ctx.set(
             "aws:federatedprovider",
-            crate::sts::federated_provider(&w.provider, &c.account),
+            crate::sts::federated_provider(snapshot, &w.provider, &c.account),
         );
     }
 }

@@ -9,15 +9,21 @@ pub mod session;
 pub mod token;
 pub mod xml;
 
-/// The `aws:FederatedProvider` value (and trust-policy `Federated` principal) of an identity
-/// provider: the bare name for the providers AWS names that way, the provider's IAM ARN for every
-/// other OIDC provider.
-pub fn federated_provider(provider: &str, account: &str) -> String {
-    match provider {
-        "cognito-identity.amazonaws.com"
-        | "accounts.google.com"
-        | "graph.facebook.com"
-        | "www.amazon.com" => provider.to_owned(),
-        _ => format!("arn:aws:iam::{account}:oidc-provider/{provider}"),
+/// The `aws:FederatedProvider` value (and trust-policy `Federated` principal) of the identity
+/// provider named `provider`: from its configured account when it is configured, else from
+/// `fallback_account` (see [`oidc::OidcProvider::federated_principal`] for the naming rule).
+pub fn federated_provider(
+    snapshot: &crate::config::Snapshot,
+    provider: &str,
+    fallback_account: &str,
+) -> String {
+    let configured = snapshot.sts.as_ref().and_then(|s| {
+        s.oidc_providers
+            .iter()
+            .find(|p| p.provider.provider() == provider)
+    });
+    match configured {
+        Some(p) => p.federated_principal(),
+        None => oidc::federated_principal(provider, fallback_account),
     }
 }

@@ -232,7 +232,8 @@ impl OidcProvider {
     }
 }
 
-fn federated_principal(provider: &str, account: &str) -> String {
+/// [`OidcProvider::federated_principal`] for a provider name and account.
+pub fn federated_principal(provider: &str, account: &str) -> String {
     if WELL_KNOWN_PROVIDERS.contains(&provider) {
         provider.to_owned()
     } else {

@@ -590,7 +590,7 @@ fn assume_role_with_web_identity(
         .iter()
         .find(|p| p.provider.provider() == web.provider)
         .map_or(role.account.as_str(), |p| p.account.as_str());
-    let federated = super::federated_provider(&web.provider, provider_account);
+    let federated = super::federated_provider(call.snapshot, &web.provider, provider_account);
     let duration = session_duration(*duration_seconds, role, false)?;
     let mut packed = check_session_policies(call.snapshot, role, policy.as_deref(), policy_arns)?;
     packed += web

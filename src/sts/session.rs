@@ -230,9 +230,8 @@ pub fn session_principal(
                 u.unique_id.clone(),
                 u.tags.clone(),
             );
-            Ok(Principal::session(
-                Some(&user),
-                &[],
+            Ok(Principal::user_session(
+                &user,
                 SessionContext { claims, policies },
             ))
         }
@@ -242,10 +241,8 @@ pub fn session_principal(
                 .as_deref()
                 .and_then(|arn| snapshot.role(arn))
                 .ok_or(SessionError::UnknownPrincipal)?;
-            let tags = role.tags.clone();
-            Ok(Principal::session(
-                None,
-                &tags,
+            Ok(Principal::role_session(
+                &role.tags,
                 SessionContext { claims, policies },
             ))
         }

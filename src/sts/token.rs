@@ -80,8 +80,8 @@
 //! data); the claims decode; the access key id matches; `now < expires_at`. Then it re-derives the
 //! secret so that SigV4 verification can proceed. Every failure except expiry maps to AWS's
 //! `InvalidClientTokenId`; expiry maps to `ExpiredToken` ([`TokenError::aws_error_code`]). The
-//! work is pure (no I/O, no clock): the caller passes `now` and may cache results keyed by
-//! [`token_cache_key`] with a TTL no longer than `expires_at`.
+//! work is pure (no I/O, no clock): the caller passes `now` and may cache results for no longer
+//! than `expires_at` (`sts::session` keys its cache by access key id and checks the token).
 
 use std::fmt;
 
@@ -94,7 +94,7 @@ use base64::engine::DecodePaddingMode;
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use rand::{CryptoRng, RngCore};
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, Zeroizing};
 
@@ -787,13 +787,6 @@ pub fn open(
         secret,
         kid: key.kid.clone(),
     })
-}
-
-/// The key under which an outer cache may keep the result of [`open`]: SHA-256 of the token
-/// (the token itself is a secret and should not be kept as a map key). Cache entries must also
-/// be keyed or checked by access key id, and live no longer than `expires_at`.
-pub fn token_cache_key(token: &str) -> [u8; 32] {
-    Sha256::digest(token.as_bytes()).into()
 }
 
 /// The AEAD associated data `"v1" || u8(len kid) || kid || u8(len akid) || akid`, on the stack.
@@ -1774,15 +1767,6 @@ mod tests {
             KeyRing::from_base64_keys(Vec::<(String, String)>::new()).unwrap_err(),
             KeyRingError::Empty
         );
-    }
-
-    #[test]
-    fn cache_key_is_sha256_of_the_token() {
-        assert_eq!(
-            hex::encode(token_cache_key("")),
-            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-        );
-        assert_ne!(token_cache_key("v1.a.b"), token_cache_key("v1.a.c"));
     }
 
     #[test]
