@@ -239,7 +239,7 @@ def awscurl_session():
     cmd[cmd.index("POST")] = "GET"
     cmd[-1] = ctx.proxy + "/widgets/1"
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
-    ensure(p.returncode != 0 or "AccessDenied" in p.stdout, f"awscurl GET was not refused: {p.stdout[-300:]}")
+    ensure("<Code>AccessDenied</Code>" in p.stdout + p.stderr, f"awscurl GET was not refused: {p.stdout[-300:]} {p.stderr[-300:]}")
 
 
 runner.check("awscurl with the session", awscurl_session)
@@ -321,8 +321,9 @@ def session_token():
     code, _, status = error_of(s.get_session_token)
     ensure((code, status) == ("AccessDenied", 403), f"GetSessionToken with session credentials: {code} {status}")
     # GetSessionToken credentials count as temporary: chaining is capped at 1 hour.
-    code, _, status = error_of(s.assume_role, RoleArn=DEPLOYER, RoleSessionName="xx", DurationSeconds=7200)
-    ensure(code in ("ValidationError", "AccessDenied"), code)
+    code, msg, status = error_of(s.assume_role, RoleArn=DEPLOYER, RoleSessionName="xx", DurationSeconds=7200)
+    ensure((code, status) == ("ValidationError", 400), f"{code} {status}")
+    ensure("role chaining" in msg, msg)
 
 
 runner.check("boto3 get-session-token", session_token)
