@@ -1022,6 +1022,14 @@ impl ChunkedDecoder {
     }
 
     fn header_line(&mut self, line: &[u8]) -> Result<(), ChunkError> {
+        // RFC 9112 allows whitespace only around `;` and `=`, never before the line end. Signed
+        // chunks end in their signature, which SDKs never pad: refusing whitespace there means a
+        // `\r` altered into a tab does not still parse. (Unsigned framing stays tolerant.)
+        if self.mode.is_signed() && matches!(line.last(), Some(b' ' | b'\t')) {
+            return Err(ChunkError::Malformed(
+                "whitespace at the end of a chunk header",
+            ));
+        }
         let mut parts = line.split(|&b| b == b';');
         let size_text = trim_ws(parts.next().unwrap_or_default());
         if size_text.is_empty() || size_text.len() > 16 {
@@ -1755,6 +1763,24 @@ mod tests {
         let d = ChunkedDecoder::new(StreamingMode::UnsignedTrailer, None, Some(3), None).unwrap();
         let body = "3;chunk-signature=00;x=y;z\r\nabc\r\n0;;\r\n\r\n";
         assert_eq!(decode(d, body.as_bytes()).unwrap(), b"abc");
+    }
+
+    #[test]
+    fn signed_chunk_header_with_trailing_whitespace_is_refused() {
+        let data = [7u8; 5];
+        let body = Encoder::new(DOC_SEED, false).encode(&data, 5, &[]);
+        let end = body.windows(2).position(|w| w == b"\r\n").unwrap();
+        let decoder = || {
+            ChunkedDecoder::new(StreamingMode::Signed, Some(ctx(DOC_SEED)), Some(5), None).unwrap()
+        };
+        assert_eq!(decode(decoder(), &body).unwrap(), data);
+        for pad in [b'\t', b' '] {
+            // The `\r` of the first header line turned into whitespace (found by the proptest in
+            // tests/it/chunked.rs).
+            let mut bad = body.clone();
+            bad[end] = pad;
+            assert!(decode(decoder(), &bad).is_err(), "{pad}");
+        }
     }
 
     #[test]
