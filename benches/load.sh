@@ -15,9 +15,10 @@
 #        only; default 1: authn + authz on ten policies), OUT (also write the
 #        results table to this file), PERF_RECORD (profile Tollgate into this perf.data file first;
 #        PERF_ARGS, default -g, e.g. "--call-graph dwarf"; PERF_TARGET=passthrough profiles the
-#        pass-through instead)
+#        pass-through instead, PERF_TARGET=tollgate_audit the audited Tollgate), AUDIT (1: also run a second Tollgate with the same config plus the
+#        audit file sink and digests — `tollgate_audit` — and report its ratio to `tollgate`)
 #
-# Bounded: the measurement phase is killed after 160 s by a watchdog; everything started here is
+# Bounded: the measurement phase is killed by a watchdog (60 s plus the planned runs); everything started here is
 # stopped on exit. Needs 2+ cores, taskset, wrk (installed with apt-get if missing) and curl.
 set -euo pipefail
 # The whole script is one compound command, read before it runs: editing this file during a run
@@ -67,14 +68,16 @@ cleanup() {
 trap cleanup EXIT
 trap 'echo "load.sh: interrupted" >&2; exit 130' INT TERM
 
-# Bound the measurement phase (the build above is not bounded: it is a no-op once built).
-# (The sleep is killed with the watchdog so that no process outlives the script.)
+# Bound the measurement phase (the build above is not bounded: it is a no-op once built): the
+# runs it plans, plus a margin. (The sleep is killed with the watchdog so that no process
+# outlives the script.)
+LIMIT=$(( 60 + REPS * (3 + ${AUDIT:-0}) * (DURATION + 2) + 4 * WARMUP + (${PERF_RECORD:+1}0 > 0 ? DURATION : 0) ))
 (
     trap 'kill "$s" 2>/dev/null; exit 0' TERM
-    sleep 160 </dev/null >/dev/null 2>&1 &
+    sleep "$LIMIT" </dev/null >/dev/null 2>&1 &
     s=$!
     wait "$s"
-    echo "load.sh: watchdog: over 160 s, stopping" >&2
+    echo "load.sh: watchdog: over $LIMIT s, stopping" >&2
     kill -TERM $$
 ) &
 WATCHDOG=$!
@@ -178,6 +181,23 @@ RUST_LOG=warn taskset -c 1 "$BIN" serve --config "$TMP/tollgate.toml" >"$TMP/tol
 TG_PID=$!; PIDS+=("$TG_PID")
 TG_ADDR=$(wait_addr "$TMP/tollgate.log" "proxy listening on" "$TG_PID")
 
+# AUDIT=1: the same config with the audit file sink (and signed digests) on, as its own process
+# on the same core (its writer thread included in its CPU time).
+AUD_PID=""; AUD_ADDR=""
+if [[ ${AUDIT:-0} == 1 ]]; then
+    AUDIT_KEY=$("$BIN" audit new-key | sed -n '/BEGIN PRIVATE KEY/,/END PRIVATE KEY/p')
+    [[ -n $AUDIT_KEY ]] || die "could not parse 'tollgate audit new-key' output"
+    { sed 's/^secrets_file = .*/secrets_file = "tollgate-audit.secrets.toml"/' "$TMP/tollgate.toml"
+      printf '\n[audit]\n\n[audit.files]\ndir = "audit"\n\n[audit.digests]\nkey = "load"\n'; } >"$TMP/tollgate-audit.toml"
+    { cat "$TMP/tollgate.secrets.toml"
+      printf '\n[audit_secrets]\nload = """\n%s\n"""\n' "$AUDIT_KEY"; } >"$TMP/tollgate-audit.secrets.toml"
+    chmod 600 "$TMP/tollgate-audit.secrets.toml"
+    "$BIN" check --config "$TMP/tollgate-audit.toml" >/dev/null || die "generated audit config refused"
+    RUST_LOG=warn taskset -c 1 "$BIN" serve --config "$TMP/tollgate-audit.toml" >"$TMP/tollgate-audit.log" 2>&1 &
+    AUD_PID=$!; PIDS+=("$AUD_PID")
+    AUD_ADDR=$(wait_addr "$TMP/tollgate-audit.log" "proxy listening on" "$AUD_PID")
+fi
+
 # --- signed headers ---------------------------------------------------------------------------
 SIG_HEADERS=()
 while IFS= read -r line; do
@@ -196,6 +216,10 @@ check_status 200 "http://$ECHO_ADDR$PATHQ"
 check_status 200 "http://$PASS_ADDR$PATHQ"
 check_status 200 "${SIG_HEADERS[@]}" "http://$TG_ADDR$PATHQ"
 check_status 403 "http://$TG_ADDR$PATHQ"
+if [[ -n $AUD_PID ]]; then
+    check_status 200 "${SIG_HEADERS[@]}" "http://$AUD_ADDR$PATHQ"
+    echo "   tollgate with audit $AUD_ADDR (pid $AUD_PID): signed request accepted (200)"
+fi
 echo "   echo $ECHO_ADDR (pid $ECHO_PID), passthrough $PASS_ADDR (pid $PASS_PID), tollgate $TG_ADDR (pid $TG_PID)"
 echo "   signed request accepted (200), unsigned refused (403)"
 
@@ -236,7 +260,7 @@ run() {
 }
 
 echo "== warm-up (${WARMUP}s each, not recorded)"
-for target in "$ECHO_ADDR" "$PASS_ADDR" "$TG_ADDR"; do
+for target in "$ECHO_ADDR" "$PASS_ADDR" "$TG_ADDR" $AUD_ADDR; do
     taskset -c 0 wrk -t1 -c"$CONNS" -d"${WARMUP}s" "${SIG_HEADERS[@]}" "http://$target$PATHQ" >/dev/null
 done
 
@@ -245,6 +269,8 @@ done
 if [[ -n ${PERF_RECORD:-} ]]; then
     if [[ ${PERF_TARGET:-tollgate} == passthrough ]]; then
         PERF_PID_OF=$PASS_PID; PERF_ADDR=$PASS_ADDR
+    elif [[ ${PERF_TARGET:-tollgate} == tollgate_audit && -n $AUD_PID ]]; then
+        PERF_PID_OF=$AUD_PID; PERF_ADDR=$AUD_ADDR
     else
         PERF_PID_OF=$TG_PID; PERF_ADDR=$TG_ADDR
     fi
@@ -267,6 +293,9 @@ for rep in $(seq 1 "$REPS"); do
         run tollgate "$TG_PID" "http://$TG_ADDR$PATHQ" "${SIG_HEADERS[@]}"
         run passthrough "$PASS_PID" "http://$PASS_ADDR$PATHQ" "${SIG_HEADERS[@]}"
     fi
+    if [[ -n $AUD_PID ]]; then
+        run tollgate_audit "$AUD_PID" "http://$AUD_ADDR$PATHQ" "${SIG_HEADERS[@]}"
+    fi
 done
 
 # --- report -----------------------------------------------------------------------------------
@@ -277,7 +306,7 @@ report() {
     echo
     echo "| config | rps (per rep) | p50 µs | p99 µs | CPU µs/req | median rps | median CPU µs/req | non-2xx | cpu1 busy/steal % |"
     echo "|---|---|---|---|---|---|---|---|---|"
-    for name in direct passthrough tollgate; do
+    for name in direct passthrough tollgate $([[ -n $AUD_PID ]] && echo tollgate_audit); do
         awk -F'\t' -v n="$name" '
             function median(a, k,   i, j, t) {
                 for (i = 1; i <= k; i++) for (j = i + 1; j <= k; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
@@ -317,6 +346,27 @@ report() {
             printf "One-core capacity ratio (passthrough CPU/req ÷ tollgate CPU/req, median): %.3f\n", 1 / mc
         }' "$RESULTS"
 }
-report | tee "${OUT:-/dev/null}"
+audit_report() {
+    echo
+    echo "Ratios tollgate_audit / tollgate (same rep; audit file sink + digests on vs off):"
+    echo
+    echo "| rep | rps ratio | CPU µs/req ratio | extra CPU µs/req |"
+    echo "|---|---|---|---|"
+    awk -F'\t' '
+        function median(a, k,   i, j, t) {
+            for (i = 1; i <= k; i++) for (j = i + 1; j <= k; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
+            return (k % 2) ? a[(k + 1) / 2] : (a[k / 2] + a[k / 2 + 1]) / 2
+        }
+        $1 == "tollgate"       { tr[$2] = $3; tc[$2] = $6 }
+        $1 == "tollgate_audit" { ar[$2] = $3; ac[$2] = $6; reps[++n] = $2 }
+        END {
+            for (i = 1; i <= n; i++) { k = reps[i]; rr[i] = ar[k] / tr[k]; cr[i] = ac[k] / tc[k]; d[i] = ac[k] - tc[k]
+                printf "| %s | %.3f | %.3f | %+.2f |\n", k, rr[i], cr[i], d[i] }
+            mr = median(rr, n); mc = median(cr, n); md = median(d, n)
+            printf "| median | %.3f | %.3f | %+.2f |\n", mr, mc, md
+            printf "\nGoal audit on >= 0.95x audit off (median of per-rep rps ratios): %.3f -> %s\n", mr, (mr >= 0.95 ? "MET" : "NOT MET")
+        }' "$RESULTS"
+}
+{ report; [[ -z $AUD_PID ]] || audit_report; } | tee "${OUT:-/dev/null}"
 exit
 }

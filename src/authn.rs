@@ -251,6 +251,9 @@ pub struct Authenticated {
     pub signing_key_cached: bool,
     /// What remains to check on the body.
     pub body_check: BodyCheck,
+    /// How the signature covers the payload, for the audit record: `UNSIGNED-PAYLOAD`, a
+    /// streaming mode, `sha256` (declared hash) or `body-hash` (standard services, no header).
+    pub payload_mode: &'static str,
 }
 
 /// Runs every check that needs only the request head. `now` is epoch seconds; `sessions` opens
@@ -407,6 +410,12 @@ impl<'r> Pending<'r> {
         scratch: &mut Vec<u8>,
     ) -> Result<Authenticated, AuthError> {
         let mut parsed = self.parsed;
+        let payload_mode = match self.payload {
+            Payload::Declared(_) => "sha256",
+            Payload::Unsigned => sigv4::UNSIGNED_PAYLOAD,
+            Payload::Streaming(mode) => mode.as_str(),
+            Payload::BodyHash => "body-hash",
+        };
         let mut literal = [0u8; 64];
         let (payload_hash, body_check) = match self.payload {
             // The header's text exactly as sent (64 hex digits, either case) is what was signed.
@@ -482,6 +491,7 @@ impl<'r> Pending<'r> {
             form: parsed.form,
             signing_key_cached: cached,
             body_check,
+            payload_mode,
         })
     }
 }

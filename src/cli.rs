@@ -1,4 +1,5 @@
-//! Command-line interface: `serve`, `check`, `keys create`, `echo`.
+//! Command-line interface: `serve`, `check`, `keys create`, `audit verify`, `audit new-key`,
+//! `echo`.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -53,6 +54,12 @@ pub enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Audit file utilities: check a directory against its digests, make a signing key.
+    Audit {
+        /// What to do.
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Simulate IAM policy evaluation: `aws iam simulate-custom-policy` input, or a configured
     /// user or role (see docs/simulate.md).
     Simulate(crate::simulate::SimulateArgs),
@@ -72,6 +79,23 @@ pub enum Command {
 pub enum KeysCommand {
     /// Print a new random access key id and secret access key.
     Create,
+}
+
+/// `tollgate audit …`
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check the log files and digest chain under a directory (exit code 1 on any finding).
+    Verify {
+        /// The directory the file sink writes (the one holding `AWSLogs/`).
+        dir: PathBuf,
+        /// The public key the digests are signed with (PEM or DER; SubjectPublicKeyInfo, or
+        /// PKCS #1 for RSA). Without it, the key exported into the directory is used.
+        #[arg(long)]
+        public_key: Option<PathBuf>,
+    },
+    /// Print a new Ed25519 digest signing key (PKCS #8 PEM, for the secrets file), its public
+    /// key and fingerprint.
+    NewKey,
 }
 
 /// Runs a parsed command line. Returns the process exit code.
@@ -127,6 +151,37 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         }
         Command::Simulate(args) => Ok(crate::simulate::run(&args)),
         Command::Import(args) => Ok(crate::import::run(&args)),
+        Command::Audit {
+            command: AuditCommand::Verify { dir, public_key },
+        } => {
+            let report = crate::audit::verify::verify_dir(&dir, public_key.as_deref());
+            println!("{}: {}", dir.display(), report.summary());
+            for note in &report.notes {
+                println!("note: {note}");
+            }
+            for finding in &report.findings {
+                println!("{finding}");
+            }
+            Ok(i32::from(!report.is_clean()))
+        }
+        Command::Audit {
+            command: AuditCommand::NewKey,
+        } => {
+            let (key, pem) = crate::audit::digest::DigestKey::generate_ed25519()
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let public = key.public_key();
+            println!("# new Ed25519 digest signing key (PKCS#8). For the secrets file, with");
+            println!("# `[audit.digests] key = \"digest-key\"` in the configuration:");
+            println!("[audit_secrets]");
+            print!("digest-key = \"\"\"\n{}\"\"\"\n", pem.as_str());
+            println!(
+                "# public key (fingerprint {}): keep a copy to verify with",
+                public.fingerprint()
+            );
+            println!("# (`tollgate audit verify DIR --public-key FILE`)");
+            print!("{}", public.to_spki_pem());
+            Ok(0)
+        }
         Command::Echo { listen } => {
             runtime()?.block_on(async move {
                 let listener = telemetry::bind(listen, "echo upstream").await?;
@@ -213,10 +268,13 @@ async fn serve(
             .map(str::to_owned)
             .collect::<Vec<_>>()
     };
+    let audit_settings = snapshot.audit.clone();
+    let auditor = start_audit(&audit_settings, &metrics)?;
     let state = Arc::new(ProxyState::new(
         Arc::new(snapshot),
         metrics.clone(),
         upstream,
+        auditor.clone(),
     ));
     if let Some(v) = state.web_identity.load_full() {
         for (provider, e) in v.refresh_all().await {
@@ -224,16 +282,27 @@ async fn serve(
         }
         let _ = v.spawn_refresh_tasks();
     }
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+    let mut servers = Vec::new();
     if let Some(listener) = api_listener {
         let addr = listener.local_addr()?;
-        tokio::spawn(proxy::serve_as(
+        servers.push(tokio::spawn(proxy::serve_until(
             listener,
             state.clone(),
             proxy::Listener::Api,
-        ));
+            stopped(stop_rx.clone()),
+        )));
         say(format!("api listening on {addr}"));
     }
-    tokio::spawn(proxy::serve(proxy_listener, state));
+    servers.push(tokio::spawn(proxy::serve_until(
+        proxy_listener,
+        state,
+        proxy::Listener::Proxy,
+        stopped(stop_rx),
+    )));
     tokio::spawn(telemetry::serve_admin(
         admin_listener,
         metrics,
@@ -241,6 +310,13 @@ async fn serve(
     ));
     say(format!("proxy listening on {proxy_addr}"));
     say(format!("admin listening on {admin_addr}"));
+    match (&audit_settings.files, audit_settings.enabled()) {
+        (Some(files), _) => say(format!("audit files under {}", files.dir.display())),
+        (None, true) => {}
+        (None, false) => {
+            tracing::warn!("no [audit] sinks are configured: calls are not recorded");
+        }
+    }
     if demo {
         print_demo(
             proxy_addr,
@@ -252,8 +328,45 @@ async fn serve(
     tracing::info!(%proxy_addr, %admin_addr, generation, "tollgate ready");
     shutdown_signal().await;
     health.set_not_ready();
-    tracing::info!("shutting down");
+    tracing::info!("shutting down: draining open calls");
+    let _ = stop_tx.send(true);
+    let drain = async {
+        for server in servers {
+            let _ = server.await;
+        }
+    };
+    if tokio::time::timeout(SHUTDOWN_DRAIN, drain).await.is_err() {
+        tracing::warn!(
+            "calls still open after {SHUTDOWN_DRAIN:?}; closing them (their records say \
+             RequestCancelled)"
+        );
+    }
+    // Every call has ended (or been cut off and recorded as cancelled): flush and close the
+    // audit sinks.
+    let closing = tokio::task::spawn_blocking(move || auditor.shutdown(SHUTDOWN_AUDIT));
+    let _ = closing.await;
+    tracing::info!("stopped");
     Ok(())
+}
+
+/// How long open calls may take to finish after SIGTERM.
+const SHUTDOWN_DRAIN: std::time::Duration = std::time::Duration::from_secs(25);
+/// How long the audit sinks may take to flush and close after that.
+const SHUTDOWN_AUDIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Starts the audit writer over the configured sinks.
+fn start_audit(
+    settings: &config::AuditSettings,
+    metrics: &Metrics,
+) -> anyhow::Result<crate::audit::pipeline::Auditor> {
+    let sinks = crate::audit::sinks(settings).map_err(|e| anyhow::anyhow!("{e}"))?;
+    crate::audit::pipeline::Auditor::start(
+        sinks,
+        settings.queue_capacity,
+        settings.overflow,
+        metrics.clone(),
+    )
+    .context("cannot start the audit writer")
 }
 
 fn print_demo(proxy: SocketAddr, admin: SocketAddr, region: &str) {

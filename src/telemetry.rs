@@ -29,6 +29,17 @@ pub struct Metrics {
     pub cache_misses: IntCounter,
     /// `tollgate_config_generation`.
     pub config_generation: IntGauge,
+    /// `tollgate_audit_records_written_total{sink}`.
+    pub audit_written: IntCounterVec,
+    /// `tollgate_audit_queue_depth`: records waiting for the writer.
+    pub audit_queue_depth: IntGauge,
+    /// `tollgate_audit_records_dropped_total{reason}` (`overflow = "drop"` only).
+    pub audit_dropped: IntCounterVec,
+    /// `tollgate_audit_sink_errors_total{sink}`.
+    pub audit_sink_errors: IntCounterVec,
+    /// `tollgate_audit_refused_total`: calls refused with 503 because the audit could not keep
+    /// up (`overflow = "fail-closed"`).
+    pub audit_refused: IntCounter,
     /// The allowed-request series, resolved once (the hot path skips the label lookup).
     allowed: IntCounter,
     allowed_duration: prometheus::Histogram,
@@ -85,6 +96,44 @@ impl Metrics {
             "tollgate_config_generation",
             "Generation of the configuration in use.",
         )?;
+        let audit_written = IntCounterVec::new(
+            Opts::new(
+                "tollgate_audit_records_written_total",
+                "Audit records delivered, by sink (files, stdout, s3).",
+            ),
+            &["sink"],
+        )?;
+        let audit_queue_depth = IntGauge::new(
+            "tollgate_audit_queue_depth",
+            "Audit records waiting for the writer.",
+        )?;
+        let audit_dropped = IntCounterVec::new(
+            Opts::new(
+                "tollgate_audit_records_dropped_total",
+                "Audit records dropped (overflow = \"drop\"), by reason (queue_full, sink_backlog).",
+            ),
+            &["reason"],
+        )?;
+        let audit_sink_errors = IntCounterVec::new(
+            Opts::new(
+                "tollgate_audit_sink_errors_total",
+                "Failed audit sink operations, by sink (retried).",
+            ),
+            &["sink"],
+        )?;
+        let audit_refused = IntCounter::new(
+            "tollgate_audit_refused_total",
+            "Calls refused with 503 because the audit queue was full or a sink was failing \
+             (overflow = \"fail-closed\").",
+        )?;
+        registry.register(Box::new(audit_written.clone()))?;
+        registry.register(Box::new(audit_queue_depth.clone()))?;
+        registry.register(Box::new(audit_dropped.clone()))?;
+        registry.register(Box::new(audit_sink_errors.clone()))?;
+        registry.register(Box::new(audit_refused.clone()))?;
+        for reason in ["queue_full", "sink_backlog"] {
+            audit_dropped.with_label_values(&[reason]);
+        }
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(duration.clone()))?;
         registry.register(Box::new(upstream_errors.clone()))?;
@@ -105,6 +154,11 @@ impl Metrics {
             cache_hits,
             cache_misses,
             config_generation,
+            audit_written,
+            audit_queue_depth,
+            audit_dropped,
+            audit_sink_errors,
+            audit_refused,
             allowed,
             allowed_duration,
         })

@@ -43,3 +43,12 @@ mod import;
 
 #[path = "it/sts.rs"]
 mod sts;
+
+#[path = "it/audit.rs"]
+mod audit;
+
+#[path = "it/audit_s3.rs"]
+mod audit_s3;
+
+#[path = "it/audit_files.rs"]
+mod audit_files;

@@ -38,9 +38,28 @@ print("interop clients:", ", ".join(f"{p} {version(p)}" for p in
       ("boto3", "botocore", "awscrt", "awscurl", "requests-aws4auth", "requests", "prometheus_client")))
 PY
 
+# trailscraper pins an older boto3, so it gets a venv of its own.
+ts_venv=target/trailscraper-venv
+ts_requirements=tests/interop/trailscraper-requirements.txt
+ts_key=$({ "$python" -c 'import sys; print(sys.version)'; cat "$ts_requirements"; } | sha256sum | cut -d' ' -f1)
+ts_stamp=$ts_venv/.requirements.sha256
+if [[ -x $ts_venv/bin/trailscraper && -f $ts_stamp && $(cat "$ts_stamp") == "$ts_key" ]]; then
+    step "reusing the trailscraper venv $ts_venv (requirements unchanged)"
+else
+    step "creating the trailscraper venv $ts_venv from $ts_requirements"
+    rm -rf "$ts_venv"
+    "$python" -m venv "$ts_venv"
+    PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1 \
+        "$ts_venv/bin/python" -m pip install --quiet --requirement "$ts_requirements"
+    "$ts_venv/bin/python" -m pip check
+    echo "$ts_key" >"$ts_stamp"
+fi
+"$ts_venv/bin/trailscraper" --version
+
 export TOLLGATE_INTEROP_PYTHON=$PWD/$venv/bin/python
+export TOLLGATE_TRAILSCRAPER=$PWD/$ts_venv/bin/trailscraper
 # Benches are left out here: criterion's harness does not take libtest's --include-ignored.
-step "TOLLGATE_INTEROP_PYTHON=$TOLLGATE_INTEROP_PYTHON cargo test --lib --bins --tests --examples -- --include-ignored"
+step "TOLLGATE_INTEROP_PYTHON=$TOLLGATE_INTEROP_PYTHON TOLLGATE_TRAILSCRAPER=$TOLLGATE_TRAILSCRAPER cargo test --lib --bins --tests --examples -- --include-ignored"
 cargo test --lib --bins --tests --examples -- --include-ignored
 
 step "cargo test --benches (each benchmark run once, as a test)"

@@ -15,8 +15,14 @@
 //! When the queue is full, or a sink cannot write, the configured overflow policy applies:
 //! `fail-closed` (new calls get 503 `ServiceUnavailable`) or `drop` (counted).
 
+pub mod digest;
+pub mod file;
 pub mod pipeline;
 pub mod record;
+pub mod s3;
+pub mod stdout;
+pub mod trail;
+pub mod verify;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -173,6 +179,19 @@ pub struct Event {
     pub tls: Option<TlsDetails>,
 }
 
+/// An event whose record is assembled by the writer thread rather than on the request path:
+/// the request path only moves what it learned into a box.
+pub trait Deferred: Send {
+    /// The finished event.
+    fn into_event(self: Box<Self>) -> Event;
+}
+
+impl Deferred for Event {
+    fn into_event(self: Box<Self>) -> Event {
+        *self
+    }
+}
+
 /// One record, serialized, with what sinks need to place it.
 #[derive(Debug, Clone)]
 pub struct Serialized {
@@ -209,4 +228,38 @@ pub trait Sink: Send {
     fn tick(&mut self, now: i64) -> Result<(), SinkError>;
     /// Shutdown: closes and delivers everything open.
     fn close(&mut self, now: i64) -> Result<(), SinkError>;
+}
+
+/// The sinks `[audit]` asks for (none without the section).
+pub fn sinks(settings: &crate::config::AuditSettings) -> Result<Vec<Box<dyn Sink>>, SinkError> {
+    let digest = settings.digests.as_ref().map(|d| trail::DigestConfig {
+        interval_secs: d.interval_seconds,
+        trail_name: d.trail_name.clone(),
+        home_region: d.home_region.clone(),
+        bucket: d.bucket.clone(),
+        key: d.key.clone(),
+    });
+    let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
+    if let Some(f) = &settings.files {
+        std::fs::create_dir_all(&f.dir).map_err(|e| SinkError {
+            sink: "files",
+            message: format!("cannot create the audit directory {}: {e}", f.dir.display()),
+        })?;
+        sinks.push(Box::new(file::file_sink(
+            f.dir.clone(),
+            trail::TrailConfig {
+                prefix: f.prefix.clone(),
+                interval_secs: f.interval_seconds,
+                max_bytes: f.max_bytes,
+                digest: digest.clone(),
+            },
+        )));
+    }
+    if let Some(s3) = &settings.s3 {
+        sinks.push(Box::new(s3::s3_sink(s3, digest.clone())?));
+    }
+    if settings.stdout {
+        sinks.push(Box::new(stdout::StdoutSink));
+    }
+    Ok(sinks)
 }

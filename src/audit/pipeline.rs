@@ -1,0 +1,480 @@
+//! The queue between the request path and the sinks, and the writer thread that drains it.
+//!
+//! The request path asks for a [`Ticket`] before it does anything ([`Auditor::admit`]): with
+//! `overflow = "fail-closed"` a ticket is a reserved place in the queue, so every call that goes
+//! ahead is sure to be recorded, and a call that cannot get one is refused with 503. When the
+//! call ends the ticket becomes a record ([`Ticket::submit`]); a ticket dropped unsubmitted (the
+//! client went away mid-call) is recorded too, as cancelled.
+//!
+//! One OS thread (not a runtime task: sinks block on files and compression) polls the queue
+//! (senders never wake it) and takes events in batches, serializes them ([`super::record`]) and hands each batch to every sink. A sink that
+//! fails keeps its own backlog and is retried every second; while any sink fails the pipeline is
+//! unhealthy, which fail-closed turns into 503s for new calls until the sink recovers.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::{record, Deferred, Serialized, Sink};
+use crate::config::Overflow;
+use crate::telemetry::Metrics;
+
+/// Records handed to the sinks at once, at most.
+const MAX_BATCH: usize = 4_096;
+/// How often sinks are ticked (rotation, partial saves, retries).
+const TICK: Duration = Duration::from_secs(1);
+/// How long the writer sleeps when the queue is empty.
+const POLL: Duration = Duration::from_millis(20);
+
+enum Msg {
+    Event(Box<dyn Deferred>),
+    /// Flush everything, close the sinks, then acknowledge.
+    Shutdown(mpsc::Sender<()>),
+}
+
+struct Inner {
+    tx: Mutex<Option<Sender<Msg>>>,
+    /// Records admitted and not yet taken by the writer.
+    reserved: AtomicUsize,
+    capacity: usize,
+    overflow: Overflow,
+    healthy: AtomicBool,
+    metrics: Metrics,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+/// The handle the request path holds. Cheap to clone; a disabled auditor (no sinks) admits
+/// every call and records nothing.
+#[derive(Clone)]
+pub struct Auditor {
+    inner: Option<Arc<Inner>>,
+    /// A sender per handle, so that sending takes no lock.
+    tx: Option<Sender<Msg>>,
+}
+
+impl std::fmt::Debug for Auditor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.inner {
+            None => f.write_str("Auditor(disabled)"),
+            Some(inner) => f
+                .debug_struct("Auditor")
+                .field("capacity", &inner.capacity)
+                .field("overflow", &inner.overflow)
+                .field("healthy", &inner.healthy.load(Ordering::Relaxed))
+                .finish(),
+        }
+    }
+}
+
+/// Why a call may not go ahead: the audit cannot take its record (fail-closed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// The queue is full.
+    QueueFull,
+    /// A sink is failing.
+    SinkFailing,
+}
+
+/// A call's place in the audit queue. Submit the call's event when it ends.
+pub struct Ticket<'a> {
+    auditor: &'a Auditor,
+    /// A place was reserved (always, except `drop` with a full queue).
+    reserved: bool,
+    submitted: bool,
+}
+
+impl Auditor {
+    /// An auditor that records nothing (no sinks configured).
+    pub fn disabled() -> Self {
+        Self {
+            inner: None,
+            tx: None,
+        }
+    }
+
+    /// Starts the writer thread over `sinks`.
+    pub fn start(
+        sinks: Vec<Box<dyn Sink>>,
+        capacity: usize,
+        overflow: Overflow,
+        metrics: Metrics,
+    ) -> std::io::Result<Self> {
+        if sinks.is_empty() {
+            return Ok(Self::disabled());
+        }
+        let (tx, rx) = mpsc::channel();
+        let inner = Arc::new(Inner {
+            tx: Mutex::new(Some(tx.clone())),
+            reserved: AtomicUsize::new(0),
+            capacity: capacity.max(1),
+            overflow,
+            healthy: AtomicBool::new(true),
+            metrics,
+            thread: Mutex::new(None),
+        });
+        let writer = Writer {
+            inner: inner.clone(),
+            backlogs: sinks.iter().map(|_| VecDeque::new()).collect(),
+            failing: sinks.iter().map(|_| None).collect(),
+            sinks,
+        };
+        let handle = std::thread::Builder::new()
+            .name("tollgate-audit".into())
+            .spawn(move || writer.run(rx))?;
+        if let Ok(mut slot) = inner.thread.lock() {
+            *slot = Some(handle);
+        }
+        Ok(Self {
+            inner: Some(inner),
+            tx: Some(tx),
+        })
+    }
+
+    /// Records admitted and not yet taken by the writer.
+    pub fn queued(&self) -> usize {
+        self.inner
+            .as_ref()
+            .map_or(0, |i| i.reserved.load(Ordering::Acquire))
+    }
+
+    /// True when records are kept (at least one sink).
+    pub fn enabled(&self) -> bool {
+        self.inner.is_some()
+    }
+
+    /// True while every sink is writing.
+    pub fn healthy(&self) -> bool {
+        self.inner
+            .as_ref()
+            .is_none_or(|i| i.healthy.load(Ordering::Relaxed))
+    }
+
+    /// A place for a call's record. With fail-closed: refused when the queue is full or a sink
+    /// is failing (the caller answers 503). With drop: always admitted; a record that finds the
+    /// queue full is dropped and counted.
+    pub fn admit(&self) -> Result<Ticket<'_>, Refusal> {
+        let Some(inner) = &self.inner else {
+            return Ok(Ticket {
+                auditor: self,
+                reserved: false,
+                submitted: true,
+            });
+        };
+        let fail_closed = inner.overflow == Overflow::FailClosed;
+        if fail_closed && !inner.healthy.load(Ordering::Relaxed) {
+            inner.metrics.audit_refused.inc();
+            return Err(Refusal::SinkFailing);
+        }
+        let before = inner.reserved.fetch_add(1, Ordering::AcqRel);
+        if before >= inner.capacity {
+            inner.reserved.fetch_sub(1, Ordering::AcqRel);
+            if fail_closed {
+                inner.metrics.audit_refused.inc();
+                return Err(Refusal::QueueFull);
+            }
+            return Ok(Ticket {
+                auditor: self,
+                reserved: false,
+                submitted: false,
+            });
+        }
+        Ok(Ticket {
+            auditor: self,
+            reserved: true,
+            submitted: false,
+        })
+    }
+
+    fn send(&self, event: Box<dyn Deferred>, reserved: bool) {
+        let (Some(inner), Some(tx)) = (&self.inner, &self.tx) else {
+            return;
+        };
+        if !reserved {
+            inner
+                .metrics
+                .audit_dropped
+                .with_label_values(&["queue_full"])
+                .inc();
+            return;
+        }
+        if tx.send(Msg::Event(event)).is_err() {
+            // The writer has stopped (shutdown finished): nothing can keep the record.
+            inner.reserved.fetch_sub(1, Ordering::AcqRel);
+            tracing::error!("audit record lost: the audit writer has stopped");
+        }
+    }
+
+    /// Flushes every queued record, closes the sinks (delivering open files and digests) and
+    /// stops the writer; waits at most `timeout`. Call after the listeners have drained.
+    pub fn shutdown(&self, timeout: Duration) {
+        let Some(inner) = &self.inner else {
+            return;
+        };
+        let tx = inner.tx.lock().ok().and_then(|mut t| t.take());
+        let Some(tx) = tx else {
+            return;
+        };
+        let (ack_tx, ack_rx) = mpsc::channel();
+        if tx.send(Msg::Shutdown(ack_tx)).is_ok() && ack_rx.recv_timeout(timeout).is_err() {
+            tracing::error!(
+                "the audit writer did not finish within {timeout:?}; records may be missing"
+            );
+            return;
+        }
+        let handle = inner.thread.lock().ok().and_then(|mut t| t.take());
+        if let Some(handle) = handle {
+            let _ = handle.join();
+        }
+    }
+}
+
+impl Ticket<'_> {
+    /// Hands the call's event to the writer (which finishes it: see [`Deferred`]).
+    pub fn submit(mut self, event: Box<dyn Deferred>) {
+        self.submitted = true;
+        self.auditor.send(event, self.reserved);
+    }
+
+    /// True when the event will be recorded (false for a disabled auditor, or a dropped record).
+    pub fn records(&self) -> bool {
+        self.auditor.enabled() && self.reserved
+    }
+}
+
+impl Drop for Ticket<'_> {
+    fn drop(&mut self) {
+        if !self.submitted && self.reserved {
+            // An unsubmitted ticket is only possible through a cancelled call, whose own guard
+            // submits first; release the place so the queue cannot leak.
+            if let Some(inner) = &self.auditor.inner {
+                inner.reserved.fetch_sub(1, Ordering::AcqRel);
+            }
+        }
+    }
+}
+
+struct Writer {
+    inner: Arc<Inner>,
+    sinks: Vec<Box<dyn Sink>>,
+    /// Per sink: records it has not yet taken.
+    backlogs: Vec<VecDeque<Arc<Serialized>>>,
+    /// Per sink: the last error, while failing.
+    failing: Vec<Option<String>>,
+}
+
+impl Writer {
+    fn run(mut self, rx: Receiver<Msg>) {
+        let mut last_tick = Instant::now();
+        let mut batch: Vec<Arc<Serialized>> = Vec::with_capacity(256);
+        loop {
+            // The writer polls rather than blocks: a sender then never has to wake it (a futex
+            // wake and a context switch per call, on the cores serving requests), and records
+            // are taken in batches every POLL at most.
+            let mut shutdown = None;
+            let mut closed = false;
+            while batch.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(Msg::Event(e)) => batch.push(Arc::new(record::serialize(&e.into_event()))),
+                    Ok(Msg::Shutdown(ack)) => {
+                        shutdown = Some(ack);
+                        break;
+                    }
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Disconnected) => {
+                        closed = true;
+                        break;
+                    }
+                }
+            }
+            if shutdown.is_some() || closed {
+                // Everything sent before the shutdown message is already in the channel.
+                while let Ok(msg) = rx.try_recv() {
+                    if let Msg::Event(e) = msg {
+                        batch.push(Arc::new(record::serialize(&e.into_event())));
+                    }
+                }
+                if shutdown.is_none() {
+                    shutdown = Some(mpsc::channel().0);
+                }
+            }
+            let idle = batch.is_empty() && shutdown.is_none();
+            let taken = batch.len();
+            let now = crate::time::now_epoch();
+            self.deliver(&mut batch, now);
+            if taken > 0 {
+                self.inner.reserved.fetch_sub(taken, Ordering::AcqRel);
+            }
+            self.inner
+                .metrics
+                .audit_queue_depth
+                .set(i64::try_from(self.inner.reserved.load(Ordering::Relaxed)).unwrap_or(0));
+            if last_tick.elapsed() >= TICK || shutdown.is_some() {
+                last_tick = Instant::now();
+                self.tick(now);
+            }
+            if let Some(ack) = shutdown {
+                self.close(crate::time::now_epoch());
+                let _ = ack.send(());
+                return;
+            }
+            if idle {
+                std::thread::sleep(POLL);
+            }
+        }
+    }
+
+    /// Gives the new records to every sink (after its backlog).
+    fn deliver(&mut self, batch: &mut Vec<Arc<Serialized>>, now: i64) {
+        let drop_policy = self.inner.overflow == Overflow::Drop;
+        for i in 0..self.sinks.len() {
+            let (Some(sink), Some(backlog)) = (self.sinks.get_mut(i), self.backlogs.get_mut(i))
+            else {
+                continue;
+            };
+            backlog.extend(batch.iter().cloned());
+            if drop_policy {
+                let excess = backlog.len().saturating_sub(self.inner.capacity);
+                if excess > 0 {
+                    backlog.drain(..excess);
+                    self.inner
+                        .metrics
+                        .audit_dropped
+                        .with_label_values(&["sink_backlog"])
+                        .inc_by(excess as u64);
+                }
+            }
+            if backlog.is_empty() {
+                continue;
+            }
+            let result = sink.write(backlog.make_contiguous(), now);
+            let name = sink.name();
+            match result {
+                Ok(()) => {
+                    self.inner
+                        .metrics
+                        .audit_written
+                        .with_label_values(&[name])
+                        .inc_by(backlog.len() as u64);
+                    backlog.clear();
+                }
+                Err(e) => {
+                    let message = e.to_string();
+                    self.note(i, name, Err(message));
+                }
+            }
+        }
+        batch.clear();
+    }
+
+    fn tick(&mut self, now: i64) {
+        for i in 0..self.sinks.len() {
+            let Some(sink) = self.sinks.get_mut(i) else {
+                continue;
+            };
+            let result = sink.tick(now).map_err(|e| e.to_string());
+            let name = sink.name();
+            let pending = self.backlogs.get(i).is_some_and(|b| !b.is_empty());
+            // A sink with a backlog is retried here too.
+            let result = match (result, pending) {
+                (Ok(()), true) => {
+                    let Some(backlog) = self.backlogs.get_mut(i) else {
+                        continue;
+                    };
+                    let Some(sink) = self.sinks.get_mut(i) else {
+                        continue;
+                    };
+                    match sink.write(backlog.make_contiguous(), now) {
+                        Ok(()) => {
+                            self.inner
+                                .metrics
+                                .audit_written
+                                .with_label_values(&[name])
+                                .inc_by(backlog.len() as u64);
+                            backlog.clear();
+                            Ok(())
+                        }
+                        Err(e) => Err(e.to_string()),
+                    }
+                }
+                (r, _) => r,
+            };
+            self.note(i, name, result);
+        }
+    }
+
+    /// Records a sink's state; logs and updates health on every change.
+    fn note(&mut self, i: usize, name: &'static str, result: Result<(), String>) {
+        let Some(slot) = self.failing.get_mut(i) else {
+            return;
+        };
+        match result {
+            Ok(()) => {
+                if slot.take().is_some() {
+                    tracing::warn!(sink = name, "audit sink recovered");
+                }
+            }
+            Err(message) => {
+                self.inner
+                    .metrics
+                    .audit_sink_errors
+                    .with_label_values(&[name])
+                    .inc();
+                if slot.as_deref() != Some(message.as_str()) {
+                    let effect = match self.inner.overflow {
+                        Overflow::FailClosed => {
+                            "calls are refused with 503 until it recovers (overflow = fail-closed)"
+                        }
+                        Overflow::Drop => "records wait in memory and are dropped past the queue capacity (overflow = drop)",
+                    };
+                    tracing::error!(sink = name, error = %message, "audit sink failing; {effect}");
+                }
+                *slot = Some(message);
+            }
+        }
+        let healthy = self.failing.iter().all(Option::is_none);
+        self.inner.healthy.store(healthy, Ordering::Relaxed);
+    }
+
+    fn close(&mut self, now: i64) {
+        // A failing sink gets a few more chances (a directory made writable again in time).
+        let mut done = vec![false; self.sinks.len()];
+        for attempt in 0..3 {
+            for (i, closed) in done.iter_mut().enumerate() {
+                if *closed {
+                    continue;
+                }
+                let (Some(sink), Some(backlog)) = (self.sinks.get_mut(i), self.backlogs.get_mut(i))
+                else {
+                    *closed = true;
+                    continue;
+                };
+                if !backlog.is_empty() {
+                    if let Err(e) = sink.write(backlog.make_contiguous(), now) {
+                        tracing::error!(sink = sink.name(), error = %e, "audit records not yet delivered at shutdown");
+                        continue;
+                    }
+                    self.inner
+                        .metrics
+                        .audit_written
+                        .with_label_values(&[sink.name()])
+                        .inc_by(backlog.len() as u64);
+                    backlog.clear();
+                }
+                match sink.close(now) {
+                    Ok(()) => *closed = true,
+                    Err(e) => {
+                        tracing::error!(sink = sink.name(), error = %e, "audit sink did not close cleanly")
+                    }
+                }
+            }
+            if done.iter().all(|d| *d) {
+                return;
+            }
+            if attempt < 2 {
+                std::thread::sleep(Duration::from_millis(500));
+            }
+        }
+    }
+}

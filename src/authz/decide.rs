@@ -79,6 +79,8 @@ pub enum AuthzError {
         message: String,
         /// The action evaluated.
         action: String,
+        /// The resource evaluated.
+        resource: String,
         /// The decision.
         decision: Box<Decision>,
     },
@@ -324,6 +326,7 @@ fn denied(info: &PrincipalInfo, action: &str, resource: &str, d: Decision) -> Au
     AuthzError::Denied {
         message: access_denied_message(&info.arn, action, resource, &d),
         action: action.to_owned(),
+        resource: resource.to_owned(),
         decision: Box::new(d),
     }
 }

@@ -9,6 +9,7 @@
 //! [`validate`]: validate::validate
 
 mod access;
+mod audit;
 mod demo;
 mod locate;
 mod origin;
@@ -62,6 +63,8 @@ pub struct Snapshot {
     /// `None` without an `[sts]` section: temporary credentials are then refused and STS
     /// operations that issue credentials answer an error.
     pub sts: Option<StsSettings>,
+    /// The audit pipeline's settings (`[audit]`); no sinks without the section.
+    pub audit: AuditSettings,
     index: Index,
 }
 
@@ -156,6 +159,7 @@ impl fmt::Debug for Snapshot {
             .field("roles", &self.roles)
             .field("policies", &self.policies)
             .field("sts", &self.sts)
+            .field("audit", &self.audit)
             .finish_non_exhaustive()
     }
 }
@@ -388,6 +392,7 @@ pub struct ManagedPolicy {
 }
 
 pub use access::{Access, Mapping, MappingMode, OrgPath, Organization, ResourceEntry};
+pub use audit::{AuditSettings, DigestSettings, FileAudit, Overflow, RequestParameters, S3Audit};
 pub use sts::{OidcProviderConfig, Revocation, RevocationTarget, Revocations, StsSettings};
 
 /// Where the config came from, for error messages.

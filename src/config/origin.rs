@@ -59,6 +59,15 @@ impl<'a> Origin<'a> {
         }
     }
 
+    /// A path written in the config (the audit directory): relative paths resolve against the
+    /// config file's directory, or the working directory for an embedded config.
+    pub(crate) fn resolve_path(&self, reference: &str) -> PathBuf {
+        match &self.kind {
+            Kind::Disk { dir, .. } => dir.join(reference),
+            Kind::Embedded { .. } => PathBuf::from(reference),
+        }
+    }
+
     /// Reads a referenced text file (a policy document). The error says what went wrong.
     pub(crate) fn read_text(&self, reference: &str) -> Result<String, String> {
         match &self.kind {
@@ -107,6 +116,11 @@ impl<'a> Origin<'a> {
         self.env(&sts_key_env_var_name(kid))
     }
 
+    /// The `TOLLGATE_AUDIT_SECRET_<NAME>` variable, if set (never for embedded configs).
+    pub(crate) fn env_audit_secret(&self, name: &str) -> Option<Result<Zeroizing<String>, ()>> {
+        self.env(&audit_secret_env_var_name(name))
+    }
+
     fn env(&self, name: &str) -> Option<Result<Zeroizing<String>, ()>> {
         match &self.kind {
             Kind::Disk { env, .. } => {
@@ -120,6 +134,11 @@ impl<'a> Origin<'a> {
 /// `TOLLGATE_SECRET_<ACCESS_KEY_ID>`.
 pub(crate) fn env_var_name(access_key_id: &str) -> String {
     format!("TOLLGATE_SECRET_{access_key_id}")
+}
+
+/// `TOLLGATE_AUDIT_SECRET_<NAME>`, the name upper-cased with `-` replaced by `_`.
+pub(crate) fn audit_secret_env_var_name(name: &str) -> String {
+    sts_key_env_var_name(name).replacen("TOLLGATE_STS_KEY_", "TOLLGATE_AUDIT_SECRET_", 1)
 }
 
 /// `TOLLGATE_STS_KEY_<KID>`, the key id upper-cased with `-` replaced by `_`.

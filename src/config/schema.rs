@@ -40,6 +40,57 @@ pub(crate) struct RawConfig {
     pub(crate) sts: Option<RawSts>,
     #[serde(default)]
     pub(crate) oidc_providers: Vec<RawOidcProvider>,
+    pub(crate) audit: Option<RawAudit>,
+}
+
+/// `[audit]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawAudit {
+    pub(crate) overflow: Option<String>,
+    pub(crate) queue_capacity: Option<u64>,
+    pub(crate) request_parameters: Option<String>,
+    #[serde(default)]
+    pub(crate) event_sources: BTreeMap<String, String>,
+    #[serde(default)]
+    pub(crate) stdout: bool,
+    pub(crate) files: Option<RawAuditFiles>,
+    pub(crate) s3: Option<RawAuditS3>,
+    pub(crate) digests: Option<RawAuditDigests>,
+}
+
+/// `[audit.files]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawAuditFiles {
+    pub(crate) dir: Option<String>,
+    pub(crate) interval_seconds: Option<u64>,
+    pub(crate) max_bytes: Option<u64>,
+    pub(crate) prefix: Option<String>,
+}
+
+/// `[audit.s3]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawAuditS3 {
+    pub(crate) endpoint: Option<String>,
+    pub(crate) bucket: Option<String>,
+    pub(crate) region: Option<String>,
+    pub(crate) prefix: Option<String>,
+    pub(crate) access_key_id: Option<String>,
+    pub(crate) interval_seconds: Option<u64>,
+    pub(crate) max_bytes: Option<u64>,
+}
+
+/// `[audit.digests]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawAuditDigests {
+    pub(crate) key: Option<String>,
+    pub(crate) interval_seconds: Option<u64>,
+    pub(crate) trail_name: Option<String>,
+    pub(crate) bucket: Option<String>,
+    pub(crate) home_region: Option<String>,
 }
 
 /// `[sts]`.

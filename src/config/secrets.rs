@@ -1,5 +1,6 @@
 //! The secrets file: `[access_keys]` mapping access key ids to secret access keys, and
-//! `[sts_keys]` mapping session-token key ids to base64 keys.
+//! `[sts_keys]` mapping session-token key ids to base64 keys, and `[audit_secrets]` (the digest
+//! signing key and the S3 audit sink's secret).
 //!
 //! Nothing read from this file is ever echoed in a finding except access key ids and key ids:
 //! parser messages have quoted text redacted, and values are only described ("must be a string").
@@ -26,6 +27,9 @@ pub(crate) struct SecretsFile {
     pub(crate) access_keys: Secrets,
     /// `[sts_keys]`: base64 session-token keys by key id.
     pub(crate) sts_keys: Secrets,
+    /// `[audit_secrets]`: the digest signing key (PKCS#8 PEM) and the S3 sink's secret access
+    /// key, by name.
+    pub(crate) audit_secrets: Secrets,
 }
 
 /// A table of the secrets file.
@@ -48,6 +52,13 @@ const STS_KEYS: Section = Section {
     valid_name: is_sts_kid,
     name_rule: "a key id (1 to 32 of A-Z a-z 0-9 _ -)",
     shape: "must be a table of key id = \"base64 of 32 random bytes\"",
+};
+
+const AUDIT_SECRETS: Section = Section {
+    name: "audit_secrets",
+    valid_name: is_sts_kid,
+    name_rule: "a name (1 to 32 of A-Z a-z 0-9 _ -)",
+    shape: "must be a table of name = \"secret\" (a PKCS#8 PEM key or a secret access key)",
 };
 
 /// Parses a secrets file, adding a finding for each problem. Returns the secrets it could read.
@@ -79,6 +90,7 @@ pub(crate) fn parse(text: &str, label: &str, findings: &mut Vec<Finding>) -> Opt
         let (section, entries) = match name.as_str() {
             "access_keys" => (&ACCESS_KEYS, &mut secrets.access_keys),
             "sts_keys" => (&STS_KEYS, &mut secrets.sts_keys),
+            "audit_secrets" => (&AUDIT_SECRETS, &mut secrets.audit_secrets),
             _ => {
                 let shown = if is_access_key_id(&name) || is_section_name(&name) {
                     format!("`{name}`")
@@ -89,7 +101,8 @@ pub(crate) fn parse(text: &str, label: &str, findings: &mut Vec<Finding>) -> Opt
                     None,
                     format!(
                         "{shown} is not allowed at the top level; put access keys under \
-                         [access_keys] and session-token keys under [sts_keys]"
+                         [access_keys], session-token keys under [sts_keys] and audit keys \
+                         under [audit_secrets]"
                     ),
                 ));
                 continue;
@@ -240,7 +253,8 @@ mod tests {
             all,
             [
                 "s.toml: `stray` is not allowed at the top level; put access keys under \
-                 [access_keys] and session-token keys under [sts_keys]",
+                 [access_keys], session-token keys under [sts_keys] and audit keys under \
+                 [audit_secrets]",
                 "s.toml: access_keys.AKIAAAAAAAAAAAAAAAAA: must be a string",
                 "s.toml: access_keys: an entry's name is not an access key id (AKIA followed by \
                  16 upper-case letters or digits)",

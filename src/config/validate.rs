@@ -19,6 +19,7 @@ use crate::credentials::{AccessKey, KeyStatus, KeyStore, Principal, SecretKey};
 use crate::policy::{CompiledPolicy, PolicySet, PolicyType};
 
 mod access;
+mod audit;
 mod sts;
 
 pub(crate) use sts::is_sts_kid;
@@ -45,6 +46,7 @@ pub(crate) struct Validated {
     keys: Vec<ValidKey>,
     access: Access,
     sts: Option<StsSettings>,
+    audit: super::AuditSettings,
     warnings: Vec<Finding>,
 }
 
@@ -92,8 +94,9 @@ pub(crate) fn validate(raw: RawConfig, origin: &Origin<'_>) -> Result<Validated,
     let secrets_file = check.secrets_file(raw.secrets_file.as_deref());
     let keys = check.secrets(&secrets_file, key_refs);
     let sts = check.sts(raw.sts, raw.oidc_providers, &secrets_file, &users, &roles);
-    match (check.findings.is_empty(), auth, upstream) {
-        (true, Some(auth), Some(upstream)) => Ok(Validated {
+    let audit = check.audit(raw.audit, &secrets_file);
+    match (check.findings.is_empty(), auth, upstream, audit) {
+        (true, Some(auth), Some(upstream), Some(audit)) => Ok(Validated {
             auth,
             listeners,
             upstream,
@@ -105,6 +108,7 @@ pub(crate) fn validate(raw: RawConfig, origin: &Origin<'_>) -> Result<Validated,
             keys,
             access,
             sts,
+            audit,
             warnings: check.warnings,
         }),
         _ => Err(check.findings),
@@ -166,6 +170,7 @@ pub(crate) fn compile(v: Validated, generation: u64) -> Snapshot {
         policy_warnings: v.warnings,
         access: v.access,
         sts: v.sts,
+        audit: v.audit,
         index,
     }
 }

@@ -133,6 +133,23 @@ impl AwsError {
         Self::client(StatusCode::FORBIDDEN, code, message)
     }
 
+    /// 503 `ServiceUnavailable`: the audit cannot take the call's record (fail-closed).
+    pub fn service_unavailable(refusal: crate::audit::pipeline::Refusal) -> Self {
+        let why = match refusal {
+            crate::audit::pipeline::Refusal::QueueFull => "the audit queue is full",
+            crate::audit::pipeline::Refusal::SinkFailing => "the audit log cannot be written",
+        };
+        Self {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            code: "ServiceUnavailable",
+            message: format!(
+                "Service unavailable: {why}; no call goes ahead unaudited. Retry later."
+            ),
+            extra: Vec::new(),
+            fault: Fault::Internal,
+        }
+    }
+
     /// 400 for a body that could not be read from the client.
     pub fn incomplete_body() -> Self {
         Self::client(

@@ -10,11 +10,13 @@ use std::time::Instant;
 use http::{HeaderValue, Request, Response};
 use hyper::body::Incoming;
 
+use super::audit::Draft;
 use super::body::{self, BoxBody, Read, VerifyingBody};
 use super::chunked::{self, ChunkFailure, ChunkedBody};
 use super::error::{AwsError, Fault, Protocol};
 use super::forward;
 use super::ProxyState;
+use crate::audit::ErrorInfo;
 use crate::authn::{self, AuthError, Authenticated, BodyCheck, BodyNeed};
 use crate::authz;
 use crate::config::Snapshot;
@@ -104,7 +106,49 @@ pub async fn handle(
         text: request_id,
         header: request_id_header.as_ref(),
     };
-    let result = process(state, &snapshot, req, peer, ids, listener).await;
+    let client_ip = source_ip(peer, req.headers(), &snapshot.access.trusted_proxies);
+    // The audit record's place is reserved first: with fail-closed, a call the audit cannot
+    // record does not go ahead.
+    let ticket = match state.auditor.admit() {
+        Ok(ticket) => ticket,
+        Err(refusal) => {
+            let err = AwsError::service_unavailable(refusal);
+            tracing::warn!(%request_id, ?refusal, "call refused: the audit cannot record it");
+            let (bytes, content_type) = err.body(request_id, protocol);
+            let mut resp = Response::new(body::full(bytes));
+            *resp.status_mut() = err.status;
+            resp.headers_mut().insert(
+                http::header::CONTENT_TYPE,
+                HeaderValue::from_static(content_type),
+            );
+            resp.headers_mut()
+                .insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
+            if http1_with_body {
+                resp.headers_mut()
+                    .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            if let Some(v) = request_id_header {
+                resp.headers_mut().insert(X_AMZN_REQUEST_ID, v);
+            }
+            state
+                .metrics
+                .record("error", err.code, started.elapsed().as_secs_f64());
+            return resp;
+        }
+    };
+    let mut draft = Draft::new(
+        ticket,
+        &snapshot,
+        request_id,
+        (req.method(), req.uri(), req.headers()),
+        client_ip,
+        listener,
+    );
+    let result = process(
+        state, &snapshot, req, peer, client_ip, ids, listener, &mut draft,
+    )
+    .await;
+    let mut audit_error = None;
     let (outcome, code, mut resp) = match result {
         // STS answers its own errors; they count as refusals (or internal errors).
         Ok(resp) => match resp.extensions().get::<sts::service::StsErrorCode>() {
@@ -120,9 +164,18 @@ pub async fn handle(
                     let claimed = claimed.as_ref().map(|(f, s)| (*f, s.as_str()));
                     AwsError::from_auth(&e, protocol, snapshot.auth.regions.iter().next(), claimed)
                 }
-                Reject::Authz(e) => AwsError::access_denied(&e.to_string(), protocol),
+                Reject::Authz(e) => {
+                    draft.refused(&e);
+                    AwsError::access_denied(&e.to_string(), protocol)
+                }
                 Reject::Aws(e) => e,
             };
+            if draft.records() {
+                audit_error = Some(ErrorInfo {
+                    code: err.code,
+                    message: err.message.clone(),
+                });
+            }
             let outcome = match err.fault {
                 Fault::Client => "denied",
                 Fault::Upstream => "upstream_error",
@@ -159,6 +212,7 @@ pub async fn handle(
     if let Some(v) = request_id_header {
         resp.headers_mut().insert(X_AMZN_REQUEST_ID, v);
     }
+    draft.finish(audit_error);
     state
         .metrics
         .record(outcome, code, started.elapsed().as_secs_f64());
@@ -257,15 +311,13 @@ async fn read_whole_verified(
 
 /// What an STS operation knows about its request.
 fn sts_facts<'a>(
-    snapshot: &Snapshot,
-    peer: SocketAddr,
-    headers: &http::HeaderMap,
+    client_ip: std::net::IpAddr,
     now: i64,
     (region, service): (&'a str, &'a str),
     form_body: &'a [u8],
 ) -> authz::Facts<'a> {
     authz::Facts {
-        source_ip: Some(source_ip(peer, headers, &snapshot.access.trusted_proxies)),
+        source_ip: Some(client_ip),
         secure_transport: false,
         now,
         region,
@@ -275,13 +327,16 @@ fn sts_facts<'a>(
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn process(
     state: &ProxyState,
     snapshot: &Snapshot,
     req: Request<Incoming>,
     peer: SocketAddr,
+    client_ip: std::net::IpAddr,
     ids: RequestIds<'_>,
     listener: super::Listener,
+    draft: &mut Draft<'_>,
 ) -> Result<Response<BoxBody>, Reject> {
     let request_id = ids.text;
     let (parts, incoming) = req.into_parts();
@@ -304,14 +359,16 @@ async fn process(
         let call = sts::ops::Call {
             snapshot,
             req: &http_req,
-            facts: sts_facts(snapshot, peer, &parts.headers, now, (region, "sts"), &body),
+            facts: sts_facts(client_ip, now, (region, "sts"), &body),
             request_id,
         };
         let verifier = state.web_identity.load_full();
         if let Some(r) = sts::service::unsigned(&call, verifier.as_deref(), &body).await {
+            draft.sts(&r);
             return Ok(r.response.map(body::full));
         }
         // Not web identity: refused as the unsigned request it is.
+        draft.claimed(&parts.headers, parts.uri.query());
         return Err(
             match authn::begin(&http_req, snapshot, &state.sessions, now) {
                 Err(e) => head_failure(e, &parts),
@@ -322,8 +379,13 @@ async fn process(
 
     // 1. Authenticate: the request head, then the signature (with the body hash when the
     //    signature covers it).
-    let pending = authn::begin(&http_req, snapshot, &state.sessions, now)
-        .map_err(|e| head_failure(e, &parts))?;
+    let pending = match authn::begin(&http_req, snapshot, &state.sessions, now) {
+        Ok(p) => p,
+        Err(e) => {
+            draft.claimed(&parts.headers, parts.uri.query());
+            return Err(head_failure(e, &parts));
+        }
+    };
     let limit = snapshot.auth.max_verified_body;
     let expose = snapshot.auth.expose_signing_details;
     let generation = snapshot.generation;
@@ -340,24 +402,37 @@ async fn process(
             )
         })
     };
-    let (authd, body_state): (Authenticated, BodyState) = match pending.body_need() {
-        BodyNeed::Nothing => (finish(pending, None)?, BodyState::Stream(incoming)),
-        BodyNeed::Sha256 => {
-            let service = pending.service().to_owned();
-            match body::read_up_to(incoming, limit)
-                .await
-                .map_err(|_| AwsError::incomplete_body())?
-            {
-                Read::Complete(bytes) => {
-                    let mut hex_buf = [0u8; 64];
-                    let _ = hex::encode_to_slice(body::sha256(&bytes), &mut hex_buf);
-                    let hash = std::str::from_utf8(&hex_buf).unwrap_or("");
-                    (finish(pending, Some(hash))?, BodyState::Full(bytes))
+    let authenticated: Result<(Authenticated, BodyState), Reject> = async {
+        Ok(match pending.body_need() {
+            BodyNeed::Nothing => (finish(pending, None)?, BodyState::Stream(incoming)),
+            BodyNeed::Sha256 => {
+                let service = pending.service().to_owned();
+                match body::read_up_to(incoming, limit)
+                    .await
+                    .map_err(|_| AwsError::incomplete_body())?
+                {
+                    Read::Complete(bytes) => {
+                        let mut hex_buf = [0u8; 64];
+                        let _ = hex::encode_to_slice(body::sha256(&bytes), &mut hex_buf);
+                        let hash = std::str::from_utf8(&hex_buf).unwrap_or("");
+                        (finish(pending, Some(hash))?, BodyState::Full(bytes))
+                    }
+                    Read::Partial(..) => {
+                        return Err(AuthError::BodyTooLarge { limit, service }.into())
+                    }
                 }
-                Read::Partial(..) => return Err(AuthError::BodyTooLarge { limit, service }.into()),
             }
+        })
+    }
+    .await;
+    let (authd, body_state) = match authenticated {
+        Ok(v) => v,
+        Err(e) => {
+            draft.claimed(&parts.headers, parts.uri.query());
+            return Err(e);
         }
     };
+    draft.authenticated(&authd);
     if authd.signing_key_cached {
         state.metrics.cache_hits.inc();
     } else {
@@ -373,18 +448,12 @@ async fn process(
         let call = sts::ops::Call {
             snapshot,
             req: &http_req,
-            facts: sts_facts(
-                snapshot,
-                peer,
-                &parts.headers,
-                now,
-                (&authd.region, &authd.service),
-                &bytes,
-            ),
+            facts: sts_facts(client_ip, now, (&authd.region, &authd.service), &bytes),
             request_id,
         };
         let verifier = state.web_identity.load_full();
         let r = sts::service::signed(&call, &authd, verifier.as_deref(), &bytes).await;
+        draft.sts(&r);
         return Ok(r.response.map(body::full));
     }
 
@@ -410,11 +479,7 @@ async fn process(
     }
     let clock = state.clock(now);
     let facts = authz::Facts {
-        source_ip: Some(source_ip(
-            peer,
-            &parts.headers,
-            &snapshot.access.trusted_proxies,
-        )),
+        source_ip: Some(client_ip),
         secure_transport: false,
         now,
         region: &authd.region,
@@ -425,7 +490,9 @@ async fn process(
         },
         clock: Some(&clock),
     };
-    authz::authorize(snapshot, &authd.principal, &http_req, &facts).map_err(Reject::Authz)?;
+    let authorized =
+        authz::authorize(snapshot, &authd.principal, &http_req, &facts).map_err(Reject::Authz)?;
+    draft.authorized(&authorized);
 
     // 3. The body must match its declared hash: checked before forwarding when it fits the
     //    buffer, while streaming (upstream request aborted on mismatch) otherwise. A body read

@@ -1,6 +1,7 @@
 //! The reverse proxy: a hyper server (HTTP/1.1 and h2c) that authenticates every request and
 //! forwards the allowed ones to the upstream with identity headers.
 
+mod audit;
 pub mod body;
 pub mod chunked;
 pub mod echo;
@@ -74,6 +75,8 @@ pub struct ProxyState {
     pub metrics: Metrics,
     /// The upstream.
     pub upstream: UpstreamBase,
+    /// The audit queue (disabled when no sink is configured).
+    pub auditor: crate::audit::pipeline::Auditor,
     client: Client<HttpConnector, BoxBody>,
 }
 
@@ -87,7 +90,12 @@ impl std::fmt::Debug for ProxyState {
 
 impl ProxyState {
     /// Builds the state: the pooled upstream client uses the snapshot's connect timeout.
-    pub fn new(snapshot: Arc<Snapshot>, metrics: Metrics, upstream: UpstreamBase) -> Self {
+    pub fn new(
+        snapshot: Arc<Snapshot>,
+        metrics: Metrics,
+        upstream: UpstreamBase,
+        auditor: crate::audit::pipeline::Auditor,
+    ) -> Self {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         connector.set_connect_timeout(Some(snapshot.upstream.connect_timeout));
@@ -107,6 +115,7 @@ impl ProxyState {
             clock: ArcSwap::from_pointee(crate::authz::ClockStrings::new(0)),
             metrics,
             upstream,
+            auditor,
             client,
         }
     }
@@ -142,26 +151,50 @@ pub async fn serve(listener: tokio::net::TcpListener, state: Arc<ProxyState>) {
 
 /// [`serve`] for a given listener kind.
 pub async fn serve_as(listener: tokio::net::TcpListener, state: Arc<ProxyState>, kind: Listener) {
+    serve_until(listener, state, kind, std::future::pending()).await;
+}
+
+/// Serves until `stop` completes, then stops accepting and waits for the open connections to
+/// finish their requests (idle keep-alive connections are closed, HTTP/2 gets GOAWAY). The
+/// caller bounds the wait.
+pub async fn serve_until(
+    listener: tokio::net::TcpListener,
+    state: Arc<ProxyState>,
+    kind: Listener,
+    stop: impl std::future::Future<Output = ()>,
+) {
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    let mut stop = std::pin::pin!(stop);
     loop {
-        let (stream, peer) = match listener.accept().await {
-            Ok(conn) => conn,
-            Err(e) => {
-                tracing::warn!(error = %e, "proxy accept failed");
-                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-                continue;
-            }
+        let (stream, peer) = tokio::select! {
+            conn = listener.accept() => match conn {
+                Ok(conn) => conn,
+                Err(e) => {
+                    tracing::warn!(error = %e, "proxy accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                    continue;
+                }
+            },
+            () = stop.as_mut() => break,
         };
         let _ = stream.set_nodelay(true);
         let state = state.clone();
+        let svc = hyper::service::service_fn(move |req| {
+            let state = state.clone();
+            async move { Ok::<_, Infallible>(handle(&state, req, peer, kind).await) }
+        });
+        let conn = graceful.watch(
+            builder
+                .serve_connection(TokioIo::new(stream), svc)
+                .into_owned(),
+        );
         tokio::spawn(async move {
-            let svc = hyper::service::service_fn(move |req| {
-                let state = state.clone();
-                async move { Ok::<_, Infallible>(handle(&state, req, peer, kind).await) }
-            });
-            let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-            if let Err(e) = builder.serve_connection(TokioIo::new(stream), svc).await {
+            if let Err(e) = conn.await {
                 tracing::debug!(error = %e, %peer, "connection ended with an error");
             }
         });
     }
+    drop(listener);
+    graceful.shutdown().await;
 }

@@ -4,6 +4,7 @@
 //! (it is answered here, never forwarded), or when it is an unsigned `AssumeRoleWithWebIdentity`
 //! (a form POST, or a GET with the parameters in the query, without any signature).
 
+use crate::audit::Value as AuditValue;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -72,8 +73,172 @@ pub struct StsResponse {
     pub action: Option<&'static str>,
     /// The error code, for refusals.
     pub error_code: Option<&'static str>,
+    /// The error message, for refusals.
+    pub error_message: Option<String>,
     /// Credentials issued.
     pub issued: Option<ops::Issued>,
+    /// What the audit record's `requestParameters` hold (never a token or policy secret).
+    pub audit_parameters: Option<Vec<(String, AuditValue)>>,
+    /// The role asked for (`resources`), for `AssumeRole*`.
+    pub role_arn: Option<String>,
+    /// The verified web identity (provider, audience, subject) of `AssumeRoleWithWebIdentity`.
+    pub web_identity: Option<(String, String, String)>,
+}
+
+impl StsResponse {
+    /// `responseElements` of the audit record: what was issued, without the secret access key
+    /// or the session token.
+    pub fn audit_response(&self) -> Option<Vec<(String, AuditValue)>> {
+        let issued = self.issued.as_ref()?;
+        let s = |v: &str| AuditValue::Str(v.to_owned());
+        let mut out = vec![(
+            "credentials".to_owned(),
+            AuditValue::Object(vec![
+                ("accessKeyId".to_owned(), s(&issued.access_key_id)),
+                (
+                    "expiration".to_owned(),
+                    AuditValue::Str(crate::audit::record::expiration_text(issued.expiration)),
+                ),
+            ]),
+        )];
+        if self.action != Some("GetSessionToken") {
+            out.push((
+                "assumedRoleUser".to_owned(),
+                AuditValue::Object(vec![
+                    ("assumedRoleId".to_owned(), s(&issued.assumed_role_id)),
+                    ("arn".to_owned(), s(&issued.arn)),
+                ]),
+            ));
+        }
+        if let Some((provider, audience, subject)) = &self.web_identity {
+            out.push(("subjectFromWebIdentityToken".to_owned(), s(subject)));
+            out.push(("audience".to_owned(), s(audience)));
+            out.push(("provider".to_owned(), s(provider)));
+        }
+        if let Some(si) = &issued.source_identity {
+            out.push(("sourceIdentity".to_owned(), s(si)));
+        }
+        Some(out)
+    }
+}
+
+/// `requestParameters` for an STS call, named as CloudTrail names them (camelCase). The web
+/// identity token and MFA token code are never recorded.
+fn audit_parameters(request: &StsRequest) -> Vec<(String, AuditValue)> {
+    let s = |v: &str| AuditValue::Str(v.to_owned());
+    let mut out: Vec<(String, AuditValue)> = Vec::new();
+    let mut push = |k: &str, v: AuditValue| out.push((k.to_owned(), v));
+    let arns = |arns: &[String]| {
+        AuditValue::List(
+            arns.iter()
+                .map(|a| AuditValue::Object(vec![("arn".to_owned(), s(a))]))
+                .collect(),
+        )
+    };
+    match request {
+        StsRequest::GetCallerIdentity => {}
+        StsRequest::GetSessionToken {
+            duration_seconds,
+            serial_number,
+            ..
+        } => {
+            if let Some(d) = duration_seconds {
+                push("durationSeconds", AuditValue::Int(i64::from(*d)));
+            }
+            if let Some(sn) = serial_number {
+                push("serialNumber", s(sn));
+            }
+        }
+        StsRequest::AssumeRole {
+            role_arn,
+            role_session_name,
+            duration_seconds,
+            policy,
+            policy_arns,
+            tags,
+            transitive_tag_keys,
+            external_id,
+            serial_number,
+            source_identity,
+            ..
+        } => {
+            push("roleArn", s(role_arn));
+            push("roleSessionName", s(role_session_name));
+            if let Some(d) = duration_seconds {
+                push("durationSeconds", AuditValue::Int(i64::from(*d)));
+            }
+            if let Some(p) = policy {
+                push("policy", s(p));
+            }
+            if !policy_arns.is_empty() {
+                push("policyArns", arns(policy_arns));
+            }
+            if !tags.is_empty() {
+                push(
+                    "tags",
+                    AuditValue::List(
+                        tags.iter()
+                            .map(|(k, v)| {
+                                AuditValue::Object(vec![
+                                    ("key".to_owned(), s(k)),
+                                    ("value".to_owned(), s(v)),
+                                ])
+                            })
+                            .collect(),
+                    ),
+                );
+            }
+            if !transitive_tag_keys.is_empty() {
+                push(
+                    "transitiveTagKeys",
+                    AuditValue::List(transitive_tag_keys.iter().map(|k| s(k)).collect()),
+                );
+            }
+            if let Some(e) = external_id {
+                push("externalId", s(e));
+            }
+            if let Some(sn) = serial_number {
+                push("serialNumber", s(sn));
+            }
+            if let Some(si) = source_identity {
+                push("sourceIdentity", s(si));
+            }
+        }
+        StsRequest::AssumeRoleWithWebIdentity {
+            role_arn,
+            role_session_name,
+            provider_id,
+            policy_arns,
+            policy,
+            duration_seconds,
+            ..
+        } => {
+            push("roleArn", s(role_arn));
+            push("roleSessionName", s(role_session_name));
+            if let Some(d) = duration_seconds {
+                push("durationSeconds", AuditValue::Int(i64::from(*d)));
+            }
+            if let Some(p) = provider_id {
+                push("providerId", s(p));
+            }
+            if let Some(p) = policy {
+                push("policy", s(p));
+            }
+            if !policy_arns.is_empty() {
+                push("policyArns", arns(policy_arns));
+            }
+        }
+        StsRequest::GetAccessKeyInfo { access_key_id } => push("accessKeyId", s(access_key_id)),
+    }
+    out
+}
+
+fn role_arn(request: &StsRequest) -> Option<String> {
+    match request {
+        StsRequest::AssumeRole { role_arn, .. }
+        | StsRequest::AssumeRoleWithWebIdentity { role_arn, .. } => Some(role_arn.clone()),
+        _ => None,
+    }
 }
 
 impl std::fmt::Debug for StsResponse {
@@ -97,12 +262,13 @@ fn respond(
     action: Option<&'static str>,
     request_id: &str,
 ) -> StsResponse {
-    let (status, body, code, issued) = match result {
-        Ok(o) => (StatusCode::OK, o.body, None, o.issued),
+    let (status, body, code, message, issued) = match result {
+        Ok(o) => (StatusCode::OK, o.body, None, None, o.issued),
         Err(e) => (
             e.status_code(),
             xml::error_response(&e, request_id),
             Some(e.code),
+            Some(e.message.clone()),
             None,
         ),
     };
@@ -119,7 +285,11 @@ fn respond(
         response,
         action,
         error_code: code,
+        error_message: message,
         issued,
+        audit_parameters: None,
+        role_arn: None,
+        web_identity: None,
     }
 }
 
@@ -150,7 +320,10 @@ pub async fn signed(
         access_key_id: &authd.access_key_id,
     };
     let result = ops::execute(call, Some(caller), &request, None);
-    respond(result, Some(action), call.request_id)
+    let mut r = respond(result, Some(action), call.request_id);
+    r.audit_parameters = Some(audit_parameters(&request));
+    r.role_arn = role_arn(&request);
+    r
 }
 
 /// An unsigned request that may be `AssumeRoleWithWebIdentity`. `None` when it is not (the caller
@@ -186,12 +359,20 @@ async fn web_identity(
             call.request_id,
         );
     };
+    let mut verified = None;
     let result = match verifier {
         None => Err(StsError::invalid_identity_token(
             "No OpenIDConnect provider is configured on this endpoint",
         )),
         Some(v) => match v.verify(web_identity_token, call.facts.now).await {
-            Ok(web) => ops::execute(call, None, &request, Some(&web)),
+            Ok(web) => {
+                verified = Some((
+                    web.provider.clone(),
+                    web.audience.clone(),
+                    web.subject.clone(),
+                ));
+                ops::execute(call, None, &request, Some(&web))
+            }
             Err(e) => Err(StsError {
                 code: e.aws_code(),
                 message: e.to_string(),
@@ -200,5 +381,9 @@ async fn web_identity(
             }),
         },
     };
-    respond(result, Some(action), call.request_id)
+    let mut r = respond(result, Some(action), call.request_id);
+    r.audit_parameters = Some(audit_parameters(&request));
+    r.role_arn = role_arn(&request);
+    r.web_identity = verified;
+    r
 }

@@ -15,7 +15,8 @@ const USERS: [(&str, &str); 3] = [
     ("lister", "AKIAMOTOLISTER000001"),
 ];
 
-struct Killed(Child);
+/// A child process killed (and reaped) when dropped.
+pub(crate) struct Killed(pub(crate) Child);
 
 impl Drop for Killed {
     fn drop(&mut self) {
@@ -24,7 +25,8 @@ impl Drop for Killed {
     }
 }
 
-fn python() -> PathBuf {
+/// The interop venv's python (`TOLLGATE_INTEROP_PYTHON`).
+pub(crate) fn python() -> PathBuf {
     PathBuf::from(std::env::var("TOLLGATE_INTEROP_PYTHON").expect(
         "TOLLGATE_INTEROP_PYTHON must point at the interop venv's python (tests/run.sh sets it)",
     ))

@@ -149,6 +149,18 @@ pub(crate) fn signed_headers_with_token(
 pub(crate) struct RawResponse {
     pub(crate) status: u16,
     pub(crate) body: String,
+    /// The status line and headers.
+    pub(crate) head: String,
+}
+
+impl RawResponse {
+    /// The first value of header `name` (case-insensitive).
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
+        self.head.lines().skip(1).find_map(|line| {
+            let (k, v) = line.split_once(':')?;
+            k.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+        })
+    }
 }
 
 /// Sends one HTTP/1.1 request over a fresh connection and reads the whole response.
@@ -179,11 +191,11 @@ pub(crate) fn send_raw(
         .nth(1)
         .and_then(|c| c.parse().ok())
         .unwrap_or(0);
-    let body = text
+    let (head, body) = text
         .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
+        .map(|(h, b)| (h.to_owned(), b.to_owned()))
         .unwrap_or_default();
-    RawResponse { status, body }
+    RawResponse { status, body, head }
 }
 
 pub(crate) fn error_code(body: &str) -> &str {

@@ -61,6 +61,8 @@ pub struct Tollgate {
     pub api_addr: Option<String>,
     stdout: Arc<Mutex<Vec<String>>>,
     stderr: Arc<Mutex<VecDeque<String>>>,
+    /// The process's working directory (the demo writes its audit files under `audit/` here).
+    pub work_dir: tempfile::TempDir,
 }
 
 impl Tollgate {
@@ -96,8 +98,10 @@ impl Tollgate {
     /// `proxy listening on ADDR` and `admin listening on ADDR` (and
     /// `echo upstream listening on ADDR` when `expect_echo`).
     pub fn start(args: &[&str], expect_echo: bool) -> Self {
+        let work_dir = tempfile::tempdir().unwrap();
         let mut child = Command::new(TOLLGATE_BIN)
             .args(args)
+            .current_dir(work_dir.path())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -134,6 +138,7 @@ impl Tollgate {
             api_addr: None,
             stdout: stdout_lines,
             stderr: stderr_lines,
+            work_dir,
         };
         while proxy.is_none() || admin.is_none() || (expect_echo && echo.is_none()) {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -211,6 +216,25 @@ impl Tollgate {
             .into_iter()
             .find(|k| k.user == user && !k.secret_access_key.is_empty())
             .unwrap_or_else(|| panic!("no key for user `{user}` in the banner:\n{}", self.banner()))
+    }
+
+    /// The demo's audit directory (`audit/` in the working directory).
+    pub fn audit_dir(&self) -> std::path::PathBuf {
+        self.work_dir.path().join("audit")
+    }
+
+    /// Sends SIGTERM and waits (up to `limit`) for the process to exit; fails the test if it
+    /// does not.
+    pub fn terminate(&mut self, limit: Duration) -> ExitStatus {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(sent.success(), "kill -TERM {pid} failed");
+        match self.wait_exit(limit) {
+            Some(status) => status,
+            None => self.fail(&format!(
+                "tollgate did not exit within {limit:?} of SIGTERM"
+            )),
+        }
     }
 
     fn wait_exit(&mut self, limit: Duration) -> Option<ExitStatus> {
