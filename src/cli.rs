@@ -311,7 +311,12 @@ async fn serve(
     say(format!("proxy listening on {proxy_addr}"));
     say(format!("admin listening on {admin_addr}"));
     match (&audit_settings.files, audit_settings.enabled()) {
-        (Some(files), _) => say(format!("audit files under {}", files.dir.display())),
+        (Some(files), _) => {
+            let dir = std::env::current_dir()
+                .map(|cwd| cwd.join(&files.dir))
+                .unwrap_or_else(|_| files.dir.clone());
+            say(format!("audit files under {}", dir.display()));
+        }
         (None, true) => {}
         (None, false) => {
             tracing::warn!("no [audit] sinks are configured: calls are not recorded");

@@ -640,6 +640,26 @@ fn parse_list(xml: &str) -> Result<ListPage, String> {
     Ok(ListPage { keys, next })
 }
 
+/// Fuzzing entry point, not an API: `parse_list` on a ListObjectsV2 response body, as
+/// `(keys, next continuation token)`.
+#[doc(hidden)]
+pub fn fuzz_parse_list(xml: &str) -> Result<(Vec<String>, Option<String>), String> {
+    parse_list(xml).map(|p| (p.keys, p.next))
+}
+
+/// Fuzzing entry point, not an API: `xml_element`, which reads `<Code>` and `<Message>` of
+/// error responses.
+#[doc(hidden)]
+pub fn fuzz_xml_element(xml: &str, name: &str) -> Option<String> {
+    xml_element(xml, name)
+}
+
+/// Fuzzing entry point, not an API: `printable`, which cuts what an error response says.
+#[doc(hidden)]
+pub fn fuzz_printable(s: &str, max: usize) -> String {
+    printable(s, max)
+}
+
 /// The text of the first `<name>…</name>` in `xml`, unescaped (`None` when absent or when it
 /// does not unescape).
 fn xml_element(xml: &str, name: &str) -> Option<String> {

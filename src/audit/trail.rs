@@ -1202,7 +1202,7 @@ pub(crate) fn gzip(bytes: &[u8]) -> std::io::Result<Vec<u8>> {
 }
 
 /// Decodes exactly one gzip member; anything after it is an error.
-pub(crate) fn gunzip(bytes: &[u8]) -> Result<Vec<u8>, String> {
+pub fn gunzip(bytes: &[u8]) -> Result<Vec<u8>, String> {
     let mut decoder = flate2::bufread::GzDecoder::new(bytes);
     let mut out = Vec::new();
     decoder
@@ -1318,6 +1318,14 @@ fn rebuild(partial: &[u8]) -> Option<Rebuilt> {
         oldest,
         newest,
     })
+}
+
+/// Fuzzing entry point, not an API: the partial-recovery decoder on the bytes of a leftover
+/// partial, as `(content, records, complete)` (`None`: no complete record, the partial is
+/// discarded).
+#[doc(hidden)]
+pub fn fuzz_rebuild(partial: &[u8]) -> Option<(Vec<u8>, usize, bool)> {
+    rebuild(partial).map(|r| (r.content, r.records, r.complete))
 }
 
 /// Helpers for the audit tests: records, an in-memory store that fails on demand, and
