@@ -1163,7 +1163,13 @@ pub fn parse_digest_key(key: &str) -> Option<DigestName> {
     let (rest, stamp) = rest.rsplit_once('_')?;
     let (trail, home_region) = rest.rsplit_once('_')?;
     let time = AmzDate::parse(stamp)?.epoch();
-    if trail.is_empty() || home_region.is_empty() || !date_dirs_match(time, yyyy, mm, dd) {
+    // Exactly the name `digest_key` writes: no leap second (`…T235960Z`) as another name for
+    // the next minute.
+    if trail.is_empty()
+        || home_region.is_empty()
+        || AmzDate::from_epoch(time).as_str() != stamp
+        || !date_dirs_match(time, yyyy, mm, dd)
+    {
         return None;
     }
     Some(DigestName {

@@ -41,6 +41,7 @@ struct Facts {
     region: Option<Arc<str>>,
     detail: Detail,
     target: Option<(String, String)>,
+    decision: Option<Decision>,
     sts: Option<StsPart>,
     error: Option<ErrorInfo>,
 }
@@ -78,6 +79,7 @@ impl<'a> Draft<'a> {
                 region: None,
                 detail: Detail::default(),
                 target: None,
+                decision: None,
                 sts: None,
                 error: None,
             })
@@ -124,17 +126,15 @@ impl<'a> Draft<'a> {
         f.detail.payload = Some(authd.payload_mode);
     }
 
-    /// The authorization decision (allowed).
-    pub(crate) fn authorized(&mut self, a: &Authorized) {
+    /// The authorization decision (allowed): kept as is, formatted by the writer.
+    pub(crate) fn authorized(&mut self, a: Authorized) {
         let Some(f) = self.facts.as_deref_mut() else {
             return;
         };
-        if let (Some(action), Some(resource)) = (&a.action, &a.resource) {
-            f.target = Some((action.clone(), resource.clone()));
+        if let (Some(action), Some(resource)) = (a.action, a.resource) {
+            f.target = Some((action, resource));
         }
-        if let Some(d) = &a.decision {
-            f.decision(d);
-        }
+        f.decision = a.decision;
     }
 
     /// The authorization decision (refused).
@@ -150,7 +150,7 @@ impl<'a> Draft<'a> {
         } = e
         {
             f.target = Some((action.clone(), resource.clone()));
-            f.decision(decision);
+            f.decision = Some((**decision).clone());
         }
     }
 
@@ -208,7 +208,7 @@ impl Facts {
         )
     }
 
-    fn decision(&mut self, d: &Decision) {
+    fn apply_decision(&mut self, d: &Decision) {
         self.detail.decision = Some(match d.outcome {
             Outcome::Allowed => "Allowed",
             Outcome::ExplicitDeny => "ExplicitDeny",
@@ -249,6 +249,9 @@ impl Deferred for Facts {
         let mut response_elements = None;
         if let Some((action, _)) = &f.target {
             f.detail.action = Some(action.clone());
+        }
+        if let Some(d) = f.decision.take() {
+            f.apply_decision(&d);
         }
         let (event_source, event_name, read_only, category, error) = match f.sts.take() {
             Some(sts) => {

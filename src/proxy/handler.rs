@@ -492,7 +492,7 @@ async fn process(
     };
     let authorized =
         authz::authorize(snapshot, &authd.principal, &http_req, &facts).map_err(Reject::Authz)?;
-    draft.authorized(&authorized);
+    draft.authorized(authorized);
 
     // 3. The body must match its declared hash: checked before forwarding when it fits the
     //    buffer, while streaming (upstream request aborted on mismatch) otherwise. A body read
