@@ -99,6 +99,22 @@ fn element<'a>(xml: &'a str, name: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no <{name}> in {xml}"))
 }
 
+/// The value of the metric line starting with `name` on the admin listener.
+fn metric(tg: &Tollgate, name: &str) -> Option<f64> {
+    let r = send_raw(
+        &tg.admin_addr,
+        "GET",
+        "/metrics",
+        &[("host".to_owned(), tg.admin_addr.clone())],
+        b"",
+    );
+    r.body
+        .lines()
+        .find(|l| l.starts_with(name))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
 /// What a call got: its request id, status and error code ("" when it succeeded).
 struct Call {
     request_id: String,
@@ -262,6 +278,21 @@ fn every_call_is_recorded_once_with_its_outcome_and_flushed_at_sigterm() {
         r.body
     );
     calls.push(call(&r));
+
+    // The metrics count what the file sink took.
+    let written = "tollgate_audit_records_written_total{sink=\"files\"}";
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while metric(&tg, written) != Some(calls.len() as f64) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{written} = {:?}, want {}",
+            metric(&tg, written),
+            calls.len()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(metric(&tg, "tollgate_audit_queue_depth"), Some(0.0));
+    assert_eq!(metric(&tg, "tollgate_audit_refused_total"), Some(0.0));
 
     let status = tg.terminate(Duration::from_secs(30));
     assert!(
@@ -519,6 +550,9 @@ fn an_unwritable_audit_directory_fails_closed_and_recovers() {
         "{}",
         refused.body
     );
+    let errors = metric(&tg, "tollgate_audit_sink_errors_total{sink=\"files\"}");
+    assert!(errors.is_some_and(|n| n > 0.0), "{errors:?}");
+    assert!(metric(&tg, "tollgate_audit_refused_total").is_some_and(|n| n > 0.0));
     assert_eq!(refused.header("retry-after"), Some("1"));
     std::thread::sleep(Duration::from_millis(300));
     let logs = tg.stderr_tail(200);
