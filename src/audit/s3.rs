@@ -77,6 +77,10 @@ struct Response {
     body: Bytes,
 }
 
+/// How often the growing partial of an open log object is uploaded again (S3 has no append, so
+/// each upload is the whole object so far).
+pub const PARTIAL_UPLOAD_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Objects in an S3-compatible bucket.
 pub struct S3Store {
     /// `scheme://authority[/path]`, without a trailing `/`.
@@ -89,8 +93,11 @@ pub struct S3Store {
     partial_prefix: String,
     access_key_id: String,
     secret: SecretKey,
-    /// The whole partial last uploaded, by the key of its object.
+    /// The whole partial kept, by the key of its object, and when it was last uploaded.
     partials: HashMap<String, Vec<u8>>,
+    uploaded: HashMap<String, std::time::Instant>,
+    /// How often additions to a partial are uploaded ([`PARTIAL_UPLOAD_EVERY`]).
+    partial_every: std::time::Duration,
     /// Created at the first request, on the thread that makes it.
     http: Option<Http>,
 }
@@ -172,8 +179,21 @@ impl S3Store {
             access_key_id: settings.access_key_id.clone(),
             secret: settings.secret.clone(),
             partials: HashMap::new(),
+            uploaded: HashMap::new(),
+            // Unit tests check each upload; the throttle has its own test.
+            partial_every: if cfg!(test) {
+                std::time::Duration::ZERO
+            } else {
+                PARTIAL_UPLOAD_EVERY
+            },
             http: None,
         })
+    }
+
+    /// Uploads additions to a partial at most every `every` (a fresh partial always at once).
+    pub fn with_partial_upload_every(mut self, every: std::time::Duration) -> Self {
+        self.partial_every = every;
+        self
     }
 
     /// The bucket.
@@ -472,6 +492,17 @@ impl Store for S3Store {
             whole.extend_from_slice(bytes);
             whole
         };
+        // S3 has no append: each save uploads the whole open object. Additions are uploaded at
+        // most every PARTIAL_UPLOAD_EVERY (a crash loses at most that much of an S3-only
+        // trail); a fresh partial is uploaded at once.
+        let recent = self
+            .uploaded
+            .get(key)
+            .is_some_and(|t| t.elapsed() < self.partial_every);
+        if !fresh && recent {
+            self.partials.insert(key.to_owned(), whole);
+            return Ok(());
+        }
         let partial = self.partial_key(key);
         self.put_object(
             &partial,
@@ -481,11 +512,14 @@ impl Store for S3Store {
             &format!("save the partial `{partial}`"),
         )?;
         self.partials.insert(key.to_owned(), whole);
+        self.uploaded
+            .insert(key.to_owned(), std::time::Instant::now());
         Ok(())
     }
 
     fn discard_partial(&mut self, key: &str) {
         self.partials.remove(key);
+        self.uploaded.remove(key);
         let partial = self.partial_key(key);
         let result = match self.exchange(&Method::DELETE, Some(&partial), &[], &[], b"") {
             Ok(r) if r.status.is_success() || r.status == StatusCode::NOT_FOUND => Ok(()),
@@ -1125,6 +1159,23 @@ mod tests {
         head.push_str("\r\n");
         conn.write_all(head.as_bytes()).unwrap();
         conn.write_all(&out).unwrap();
+    }
+
+    #[test]
+    fn additions_to_a_partial_are_uploaded_at_most_every_interval() {
+        let s3 = FakeS3::start();
+        let mut store = S3Store::new(&settings(&format!("http://{}", s3.addr), None))
+            .unwrap()
+            .with_partial_upload_every(std::time::Duration::from_secs(3600));
+        store.save_partial("AWSLogs/p", b"abc", true).unwrap();
+        store.save_partial("AWSLogs/p", b"def", false).unwrap();
+        // Kept in memory, not uploaded yet: the bucket still holds the first upload.
+        let uploaded = store.get(&store.partial_key("AWSLogs/p")).unwrap().unwrap();
+        assert_eq!(uploaded.bytes, b"abc");
+        // A fresh save (after a failure) uploads at once.
+        store.save_partial("AWSLogs/p", b"abcdefghi", true).unwrap();
+        let uploaded = store.get(&store.partial_key("AWSLogs/p")).unwrap().unwrap();
+        assert_eq!(uploaded.bytes, b"abcdefghi");
     }
 
     #[test]
