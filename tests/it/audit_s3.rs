@@ -459,7 +459,9 @@ fn the_s3_store_operations_work_against_moto() {
         interval_seconds: 300,
         max_bytes: 1024 * 1024,
     };
-    let mut store = S3Store::new(&settings(BUCKET)).unwrap();
+    let mut store = S3Store::new(&settings(BUCKET))
+        .unwrap()
+        .with_partial_upload_every(Duration::ZERO);
     let key = format!("{PREFIX}/AWSLogs/{ACCOUNT}/CloudTrail-Digest/x y+z.json.gz");
     assert_eq!(store.get(&key).unwrap(), None);
     store
