@@ -590,3 +590,64 @@ fn an_unwritable_audit_directory_fails_closed_and_recovers() {
     want.sort_unstable();
     assert_eq!(ids, want, "every accepted call is recorded exactly once");
 }
+
+/// SIGTERM stops accepting connections but lets a call in progress finish, then records it
+/// before the process exits.
+#[test]
+fn sigterm_lets_an_open_call_finish_and_records_it() {
+    use std::io::Write as _;
+    let mut tg = Tollgate::demo();
+    let admin = tg.key("admin");
+    let body = vec![b'x'; 1000];
+    let url = format!("{}/orders/1", tg.proxy_url());
+    let headers = signed_headers_with_token(
+        "POST",
+        &url,
+        "execute-api",
+        SignableBody::Bytes(&body),
+        &[],
+        (&admin.access_key_id, &admin.secret_access_key),
+        None,
+    );
+    let mut s = std::net::TcpStream::connect(&tg.proxy_addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut head = "POST /orders/1 HTTP/1.1\r\n".to_owned();
+    for (k, v) in &headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("content-length: 1000\r\nconnection: close\r\n\r\n");
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(&body[..500]).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+
+    tg.send_sigterm();
+    // New connections are refused once the listener has stopped…
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while std::net::TcpStream::connect(&tg.proxy_addr).is_ok() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still accepting 5 s after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // … while the open call completes.
+    s.write_all(&body[500..]).unwrap();
+    let mut out = Vec::new();
+    let _ = std::io::Read::read_to_end(&mut s, &mut out);
+    let text = String::from_utf8_lossy(&out);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    let request_id = text
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("x-amzn-requestid")
+                .then(|| v.trim().to_owned())
+        })
+        .unwrap();
+    let status = tg.wait_for_exit(Duration::from_secs(30));
+    assert!(status.success(), "{status:?}");
+    let recs = records(&tg.audit_dir());
+    assert_eq!(recs.len(), 1, "{recs:?}");
+    assert_eq!(recs[0]["requestID"], request_id.as_str());
+    assert!(recs[0].get("errorCode").is_none(), "{}", recs[0]);
+}

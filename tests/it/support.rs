@@ -226,9 +226,19 @@ impl Tollgate {
     /// Sends SIGTERM and waits (up to `limit`) for the process to exit; fails the test if it
     /// does not.
     pub fn terminate(&mut self, limit: Duration) -> ExitStatus {
+        self.send_sigterm();
+        self.wait_for_exit(limit)
+    }
+
+    /// Sends SIGTERM without waiting.
+    pub fn send_sigterm(&self) {
         let pid = self.child.id().to_string();
         let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
         assert!(sent.success(), "kill -TERM {pid} failed");
+    }
+
+    /// Waits (up to `limit`) for the process to exit; fails the test if it does not.
+    pub fn wait_for_exit(&mut self, limit: Duration) -> ExitStatus {
         match self.wait_exit(limit) {
             Some(status) => status,
             None => self.fail(&format!(
