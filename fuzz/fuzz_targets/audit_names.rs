@@ -11,7 +11,8 @@
 //!
 //! Input: the first byte selects the mode; 0 → the rest is a key for both key parsers, 1 → the
 //! rest is an ISO 8601 time, otherwise → the rest drives the names and times rendered. Seeds
-//! (`seeds/audit_names/`) hold keys of a file-sink run (`tests/run.sh`) and times.
+//! (`seeds/audit_names/`) hold keys a file sink wrote (the demo's audit directory and the
+//! `audit::verify` tests), a partial's and a public key's path, and times.
 #![no_main]
 
 use libfuzzer_sys::arbitrary::{Result, Unstructured};

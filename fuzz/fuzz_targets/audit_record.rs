@@ -196,8 +196,7 @@ fn opt_pick(u: &mut Unstructured<'_>) -> Result<Option<&'static str>> {
 }
 
 fn value(u: &mut Unstructured<'_>, depth: usize) -> Result<Value> {
-    // Deep nesting is cheap: a chain of single-item containers.
-    let max = if depth > 40 { 2 } else { 5 };
+    let max = if depth > 40 { 2 } else { 6 };
     Ok(match u.int_in_range(0..=max)? {
         0 => Value::Str(u.arbitrary()?),
         1 => Value::Int(u.arbitrary()?),
@@ -207,7 +206,19 @@ fn value(u: &mut Unstructured<'_>, depth: usize) -> Result<Value> {
                 .map(|_| value(u, depth + 1))
                 .collect::<Result<_>>()?,
         ),
-        _ => Value::Object(members(u, depth + 1)?),
+        4 | 5 => Value::Object(members(u, depth + 1)?),
+        // Past `MAX_VALUE_DEPTH` cheaply: a chain of single-item containers around a value.
+        _ => {
+            let mut v = value(u, depth + 40)?;
+            for _ in 0..u.int_in_range(MAX_VALUE_DEPTH - 8..=MAX_VALUE_DEPTH + 8)? {
+                v = if u.arbitrary()? {
+                    Value::List(vec![v])
+                } else {
+                    Value::Object(vec![(u.arbitrary()?, v)])
+                };
+            }
+            v
+        }
     })
 }
 
@@ -415,7 +426,11 @@ fn check_identity(identity: &Identity, v: &J) {
                 assert_eq!(attributes.str("creationDate"), Some(created.as_str()));
                 assert_eq!(
                     attributes.str("mfaAuthenticated"),
-                    Some(if session.claims.mfa_authenticated { "true" } else { "false" })
+                    Some(if session.claims.mfa_authenticated {
+                        "true"
+                    } else {
+                        "false"
+                    })
                 );
                 if principal.kind == PrincipalKind::AssumedRole {
                     assert_eq!(
@@ -541,7 +556,10 @@ fn check(event: &Event) {
             assert_eq!(extra.str(name), field, "{name}");
         }
     }
-    check_identity(&event.identity, v.get("userIdentity").expect("userIdentity"));
+    check_identity(
+        &event.identity,
+        v.get("userIdentity").expect("userIdentity"),
+    );
 
     // Appends: whatever was in the buffer stays in front.
     let mut appended = b"[".to_vec();
@@ -559,6 +577,9 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(s) = std::str::from_utf8(data) {
         let mut out = Vec::new();
         write_json_string(s, &mut out);
-        assert_eq!(serde_json::from_slice::<String>(&out).ok().as_deref(), Some(s));
+        assert_eq!(
+            serde_json::from_slice::<String>(&out).ok().as_deref(),
+            Some(s)
+        );
     }
 });

@@ -105,7 +105,9 @@ fn listing(u: &mut Unstructured<'_>) -> Result<()> {
             escape(u, &current)?
         ));
     }
-    xml.push_str(&format!("{g}<KeyCount>{n}</KeyCount><MaxKeys>1000</MaxKeys>"));
+    xml.push_str(&format!(
+        "{g}<KeyCount>{n}</KeyCount><MaxKeys>1000</MaxKeys>"
+    ));
     let truncated_first: bool = u.arbitrary()?;
     let is_truncated = format!("{g}<IsTruncated>{truncated}</IsTruncated>");
     if truncated_first && (truncated || u.arbitrary()?) {

@@ -94,7 +94,8 @@ impl DigestKey {
         if block.0 == "RSA PRIVATE KEY" {
             return RsaKeyPair::from_der(&der)
                 .map(Self::Rsa)
-                .map_err(|e| KeyError(format!("the RSA PRIVATE KEY block is not usable: {e}")));
+                .map_err(|e| KeyError(format!("the RSA PRIVATE KEY block is not usable: {e}")))?
+                .usable();
         }
         Self::from_pkcs8_der(&der)
     }
@@ -102,13 +103,31 @@ impl DigestKey {
     /// Loads a DER PKCS #8 private key (Ed25519 or RSA).
     pub fn from_pkcs8_der(der: &[u8]) -> Result<Self, KeyError> {
         if let Ok(k) = Ed25519KeyPair::from_pkcs8_maybe_unchecked(der) {
-            return Ok(Self::Ed25519(k));
+            return Self::Ed25519(k).usable();
         }
         match RsaKeyPair::from_pkcs8(der) {
-            Ok(k) => Ok(Self::Rsa(k)),
+            Ok(k) => Self::Rsa(k).usable(),
             Err(e) => Err(KeyError(format!(
                 "the key is neither an Ed25519 nor an RSA (2048 to 4096 bit) PKCS #8 key ({e})"
             ))),
+        }
+    }
+
+    /// The key, when a signature made with it verifies with its public half. ring loads an RSA
+    /// key whose CRT parameters do not agree (a damaged `dQ`) and only refuses to sign with it,
+    /// which would fail the first digest instead of the configuration.
+    fn usable(self) -> Result<Self, KeyError> {
+        const PROBE: &[u8] = b"tollgate digest key check";
+        let verified = self
+            .sign(PROBE)
+            .is_ok_and(|sig| self.public_key().verify(PROBE, &sig));
+        if verified {
+            Ok(self)
+        } else {
+            Err(KeyError(format!(
+                "the {} key cannot sign: its parameters are inconsistent",
+                self.algorithm()
+            )))
         }
     }
 
@@ -584,6 +603,13 @@ mod tests {
             e.to_string().contains("neither an Ed25519 nor an RSA"),
             "{e}"
         );
+        // Found by the `audit_digest` fuzz target: one base64 character of `dQ` changed; ring
+        // loads the key but cannot sign with it.
+        let rsa = String::from_utf8(fixture("rsa2048.pem")).unwrap();
+        let damaged = rsa.replace("Drsw6RsH", "Drss6RsH");
+        assert_ne!(damaged, rsa);
+        let e = DigestKey::from_pkcs8_pem(&damaged).unwrap_err();
+        assert!(e.to_string().contains("cannot sign"), "{e}");
         assert!(PublicKey::parse(b"\x30\x03\x02\x01\x01").is_err());
         assert!(PublicKey::parse(&fixture("ed25519.pem")).is_err());
     }

@@ -1105,10 +1105,11 @@ fn split_key(key: &str) -> Option<(&str, [&str; 6], &str)> {
     let kind = parts.next()?;
     let account = parts.next()?;
     let rest = parts.next()?;
+    // `/AWSLogs/…` is not the key of the empty prefix (`AWSLogs/…`).
     let prefix = if rest == "AWSLogs" {
         ""
     } else {
-        rest.strip_suffix("/AWSLogs")?
+        rest.strip_suffix("/AWSLogs").filter(|p| !p.is_empty())?
     };
     Some((prefix, [account, kind, region, yyyy, mm, dd], file))
 }
@@ -1285,8 +1286,10 @@ fn rebuild(partial: &[u8]) -> Option<Rebuilt> {
             complete = rest == RECORDS_END;
             break;
         }
+        // A full parse: `IgnoredAny` skips strings without checking their UTF-8 or escapes, and
+        // a record that is not JSON would make the whole delivered object unreadable.
         let mut values =
-            serde_json::Deserializer::from_slice(rest).into_iter::<serde::de::IgnoredAny>();
+            serde_json::Deserializer::from_slice(rest).into_iter::<serde_json::Value>();
         if !matches!(values.next(), Some(Ok(_))) {
             break;
         }
@@ -1592,6 +1595,12 @@ mod tests {
         assert!(parse_digest_key(&key).is_none());
         // A file under the wrong date directory is not ours.
         assert!(parse_log_key(&key.replace("/15/", "/16/")).is_none());
+        // Found by the `audit_names` fuzz target: only the names the writer makes parse, so a
+        // parsed name always renders back to its key. No leap second as another name for the
+        // next minute, no `/AWSLogs` as the key of the empty prefix.
+        assert!(parse_digest_key(&d.replace("T120005Z", "T115960Z")).is_none());
+        assert!(parse_log_key(&format!("/{key}")).is_none());
+        assert!(parse_digest_key(&format!("/{}", d.trim_start_matches("logs/x/"))).is_none());
         assert_eq!(parse_iso8601("2025-01-15T12:00:05Z"), Some(T0 + 5));
         assert_eq!(parse_iso8601("2025-01-15T12:00:05.000Z"), None);
     }
@@ -1966,6 +1975,22 @@ mod tests {
         assert_eq!(partial.records, 2);
         assert_eq!(partial.content, document(&records[..2]));
         assert!(rebuild(b"not gzip").is_none());
+        // Found by the `audit_digest` fuzz target: a record that is not JSON (invalid UTF-8 in
+        // a string, a lone surrogate) ends the recovered document like a cut one.
+        for bad in [&b"\"e\xff\xfe\""[..], b"\"\\ud800\""] {
+            let mut doc = document(&records[..2]);
+            doc.truncate(doc.len() - RECORDS_END.len());
+            doc.extend_from_slice(b",{\"eventID\":");
+            doc.extend_from_slice(bad);
+            doc.extend_from_slice(b"},");
+            doc.extend_from_slice(&records[2].json);
+            doc.extend_from_slice(RECORDS_END);
+            let partial = rebuild(&gzip(&doc).unwrap()).unwrap();
+            assert!(!partial.complete);
+            assert_eq!(partial.records, 2);
+            assert_eq!(partial.content, document(&records[..2]));
+            serde_json::from_slice::<serde_json::Value>(&partial.content).unwrap();
+        }
     }
 
     #[test]
