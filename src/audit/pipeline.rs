@@ -478,3 +478,216 @@ impl Writer {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::{Category, Detail, Event, Identity, SinkError};
+    use std::sync::mpsc::Receiver as StdReceiver;
+
+    /// A sink that reports each batch's size and can be told to fail or to block.
+    struct Probe {
+        seen: mpsc::Sender<usize>,
+        gate: Option<StdReceiver<()>>,
+        fail: Arc<AtomicBool>,
+    }
+
+    impl Sink for Probe {
+        fn name(&self) -> &'static str {
+            "probe"
+        }
+        fn write(&mut self, batch: &[Arc<Serialized>], _now: i64) -> Result<(), SinkError> {
+            if let Some(gate) = &self.gate {
+                let _ = gate.recv();
+            }
+            if self.fail.load(Ordering::SeqCst) {
+                return Err(SinkError {
+                    sink: "probe",
+                    message: "told to fail".into(),
+                });
+            }
+            let _ = self.seen.send(batch.len());
+            Ok(())
+        }
+        fn tick(&mut self, _now: i64) -> Result<(), SinkError> {
+            if self.fail.load(Ordering::SeqCst) {
+                return Err(SinkError {
+                    sink: "probe",
+                    message: "told to fail".into(),
+                });
+            }
+            Ok(())
+        }
+        fn close(&mut self, _now: i64) -> Result<(), SinkError> {
+            Ok(())
+        }
+    }
+
+    fn event() -> Box<Event> {
+        Box::new(Event {
+            event_time: 1_700_000_000,
+            event_id: uuid::Uuid::nil(),
+            request_id: Arc::from("r"),
+            identity: Identity::Anonymous,
+            event_source: Arc::from("s3.amazonaws.com"),
+            event_name: Arc::from("GetObject"),
+            region: Arc::from("us-east-1"),
+            source_ip: std::net::IpAddr::from([127, 0, 0, 1]),
+            user_agent: None,
+            error: None,
+            request_parameters: None,
+            response_elements: None,
+            detail: Detail::default(),
+            read_only: Some(true),
+            resources: Vec::new(),
+            category: Category::Data,
+            recipient_account: Arc::from("123456789012"),
+            tls: None,
+        })
+    }
+
+    fn wait_until(what: &str, cond: impl Fn() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !cond() {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    #[test]
+    fn fail_closed_refuses_when_the_queue_is_full_and_admits_again_once_drained() {
+        let (seen_tx, seen) = mpsc::channel();
+        let (open, gate) = mpsc::channel();
+        let probe = Probe {
+            seen: seen_tx,
+            gate: Some(gate),
+            fail: Arc::new(AtomicBool::new(false)),
+        };
+        let metrics = Metrics::new().unwrap();
+        let a = Auditor::start(
+            vec![Box::new(probe)],
+            2,
+            Overflow::FailClosed,
+            metrics.clone(),
+        )
+        .unwrap();
+        a.admit().unwrap().submit(event());
+        a.admit().unwrap().submit(event());
+        // The writer holds both (its sink is blocked): no place is left.
+        assert_eq!(a.admit().err(), Some(Refusal::QueueFull));
+        assert_eq!(metrics.audit_refused.get(), 1);
+        open.send(()).unwrap();
+        let mut got = 0;
+        while got < 2 {
+            got += seen.recv_timeout(Duration::from_secs(10)).unwrap();
+        }
+        wait_until("the places to be released", || a.queued() == 0);
+        a.admit().unwrap().submit(event());
+        open.send(()).unwrap();
+        assert_eq!(seen.recv_timeout(Duration::from_secs(10)).unwrap(), 1);
+        drop(open);
+        a.shutdown(Duration::from_secs(10));
+    }
+
+    #[test]
+    fn a_failing_sink_makes_fail_closed_refuse_until_it_recovers_and_loses_nothing() {
+        let (seen_tx, seen) = mpsc::channel();
+        let fail = Arc::new(AtomicBool::new(true));
+        let probe = Probe {
+            seen: seen_tx,
+            gate: None,
+            fail: fail.clone(),
+        };
+        let metrics = Metrics::new().unwrap();
+        let a = Auditor::start(
+            vec![Box::new(probe)],
+            100,
+            Overflow::FailClosed,
+            metrics.clone(),
+        )
+        .unwrap();
+        a.admit().unwrap().submit(event());
+        wait_until("the sink failure to be noticed", || !a.healthy());
+        assert_eq!(a.admit().err(), Some(Refusal::SinkFailing));
+        assert!(
+            metrics
+                .audit_sink_errors
+                .with_label_values(&["probe"])
+                .get()
+                > 0
+        );
+        fail.store(false, Ordering::SeqCst);
+        // The backlog is retried at the next tick: the record arrives, calls pass again.
+        assert_eq!(seen.recv_timeout(Duration::from_secs(10)).unwrap(), 1);
+        wait_until("recovery", || a.healthy());
+        assert!(a.admit().is_ok());
+        assert_eq!(metrics.audit_written.with_label_values(&["probe"]).get(), 1);
+        a.shutdown(Duration::from_secs(10));
+    }
+
+    #[test]
+    fn drop_admits_every_call_and_counts_what_it_drops() {
+        let (seen_tx, seen) = mpsc::channel();
+        let (open, gate) = mpsc::channel();
+        let probe = Probe {
+            seen: seen_tx,
+            gate: Some(gate),
+            fail: Arc::new(AtomicBool::new(false)),
+        };
+        let metrics = Metrics::new().unwrap();
+        let a = Auditor::start(vec![Box::new(probe)], 1, Overflow::Drop, metrics.clone()).unwrap();
+        a.admit().unwrap().submit(event());
+        // The first record holds the only place (the writer cannot release it: its sink waits).
+        assert_eq!(a.queued(), 1);
+        // Full: admitted anyway, the record dropped and counted.
+        let t = a.admit().unwrap();
+        assert!(!t.records());
+        t.submit(event());
+        assert_eq!(
+            metrics
+                .audit_dropped
+                .with_label_values(&["queue_full"])
+                .get(),
+            1
+        );
+        open.send(()).unwrap();
+        assert_eq!(seen.recv_timeout(Duration::from_secs(10)).unwrap(), 1);
+        drop(open);
+        a.shutdown(Duration::from_secs(10));
+    }
+
+    #[test]
+    fn shutdown_delivers_everything_queued_and_an_unsubmitted_ticket_frees_its_place() {
+        let (seen_tx, seen) = mpsc::channel();
+        let probe = Probe {
+            seen: seen_tx,
+            gate: None,
+            fail: Arc::new(AtomicBool::new(false)),
+        };
+        let a = Auditor::start(
+            vec![Box::new(probe)],
+            10,
+            Overflow::FailClosed,
+            Metrics::new().unwrap(),
+        )
+        .unwrap();
+        drop(a.admit().unwrap());
+        assert_eq!(a.queued(), 0);
+        for _ in 0..5 {
+            a.admit().unwrap().submit(event());
+        }
+        a.shutdown(Duration::from_secs(10));
+        let total: usize = seen.try_iter().sum();
+        assert_eq!(total, 5);
+    }
+
+    #[test]
+    fn a_disabled_auditor_admits_and_records_nothing() {
+        let a = Auditor::disabled();
+        let t = a.admit().unwrap();
+        assert!(!t.records());
+        t.submit(event());
+        assert!(a.healthy());
+        a.shutdown(Duration::from_secs(1));
+    }
+}
