@@ -299,7 +299,10 @@ impl Writer {
                     shutdown = Some(mpsc::channel().0);
                 }
             }
-            let idle = batch.is_empty() && shutdown.is_none();
+            // Unless the queue held a full batch, wait before the next one: records then come
+            // in large batches (fewer context switches with the threads serving calls) and the
+            // writer only has to keep up, not to be quick.
+            let drained = batch.len() < MAX_BATCH && shutdown.is_none();
             let taken = batch.len();
             let now = crate::time::now_epoch();
             self.deliver(&mut batch, now);
@@ -319,7 +322,7 @@ impl Writer {
                 let _ = ack.send(());
                 return;
             }
-            if idle {
+            if drained {
                 std::thread::sleep(POLL);
             }
         }

@@ -78,6 +78,9 @@ pub const DEFAULT_DIGEST_INTERVAL_SECS: u64 = 3600;
 /// Default `digestS3Bucket` / `logFiles[].s3Bucket`.
 pub const DEFAULT_BUCKET: &str = "tollgate-audit";
 
+/// Pending uncompressed bytes handed to the compressor at once (fits in L2 with its window).
+const COMPRESS_AT: usize = 64 * 1024;
+
 /// The start of every log object.
 const RECORDS_START: &[u8] = b"{\"Records\":[";
 /// The end of every log object.
@@ -316,6 +319,12 @@ impl LogObject {
         self.records += 1;
         self.oldest = self.oldest.min(record.event_time);
         self.newest = self.newest.max(record.event_time);
+        // Compress in cache-sized steps rather than a second's worth at the tick (no flush here:
+        // the tick's sync flush makes the partial decodable). Compressing into memory cannot
+        // fail in practice; if it did, the bytes stay pending and the tick reports the error.
+        if self.pending.len() >= COMPRESS_AT && self.gz.write_all(&self.pending).is_ok() {
+            self.pending.clear();
+        }
     }
 
     fn seal(&mut self) {
