@@ -342,12 +342,11 @@ async fn serve(
     };
     if tokio::time::timeout(SHUTDOWN_DRAIN, drain).await.is_err() {
         tracing::warn!(
-            "calls still open after {SHUTDOWN_DRAIN:?}; closing them (their records say \
-             RequestCancelled)"
+            "calls still open after {SHUTDOWN_DRAIN:?}; exiting without them (their audit \
+             records may be missing)"
         );
     }
-    // Every call has ended (or been cut off and recorded as cancelled): flush and close the
-    // audit sinks.
+    // Every call has ended (or the wait timed out): flush and close the audit sinks.
     let closing = tokio::task::spawn_blocking(move || auditor.shutdown(SHUTDOWN_AUDIT));
     let _ = closing.await;
     tracing::info!("stopped");
