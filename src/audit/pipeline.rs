@@ -328,12 +328,34 @@ impl Writer {
         }
     }
 
+    /// Hands sink `i` its backlog; counts what it took. `Ok` when there was nothing to hand.
+    fn write_backlog(&mut self, i: usize, now: i64) -> Result<(), String> {
+        let (Some(sink), Some(backlog)) = (self.sinks.get_mut(i), self.backlogs.get_mut(i)) else {
+            return Ok(());
+        };
+        if backlog.is_empty() {
+            return Ok(());
+        }
+        sink.write(backlog.make_contiguous(), now)
+            .map_err(|e| e.to_string())?;
+        self.inner
+            .metrics
+            .audit_written
+            .with_label_values(&[sink.name()])
+            .inc_by(backlog.len() as u64);
+        backlog.clear();
+        Ok(())
+    }
+
+    fn sink_name(&self, i: usize) -> &'static str {
+        self.sinks.get(i).map_or("unknown", |s| s.name())
+    }
+
     /// Gives the new records to every sink (after its backlog).
     fn deliver(&mut self, batch: &mut Vec<Arc<Serialized>>, now: i64) {
         let drop_policy = self.inner.overflow == Overflow::Drop;
         for i in 0..self.sinks.len() {
-            let (Some(sink), Some(backlog)) = (self.sinks.get_mut(i), self.backlogs.get_mut(i))
-            else {
+            let Some(backlog) = self.backlogs.get_mut(i) else {
                 continue;
             };
             backlog.extend(batch.iter().cloned());
@@ -348,24 +370,9 @@ impl Writer {
                         .inc_by(excess as u64);
                 }
             }
-            if backlog.is_empty() {
-                continue;
-            }
-            let result = sink.write(backlog.make_contiguous(), now);
-            let name = sink.name();
-            match result {
-                Ok(()) => {
-                    self.inner
-                        .metrics
-                        .audit_written
-                        .with_label_values(&[name])
-                        .inc_by(backlog.len() as u64);
-                    backlog.clear();
-                }
-                Err(e) => {
-                    let message = e.to_string();
-                    self.note(i, name, Err(message));
-                }
+            // Success is noted at the tick (after the sink's own tick succeeds too).
+            if let Err(message) = self.write_backlog(i, now) {
+                self.note(i, self.sink_name(i), Err(message));
             }
         }
         batch.clear();
@@ -376,34 +383,12 @@ impl Writer {
             let Some(sink) = self.sinks.get_mut(i) else {
                 continue;
             };
-            let result = sink.tick(now).map_err(|e| e.to_string());
-            let name = sink.name();
-            let pending = self.backlogs.get(i).is_some_and(|b| !b.is_empty());
             // A sink with a backlog is retried here too.
-            let result = match (result, pending) {
-                (Ok(()), true) => {
-                    let Some(backlog) = self.backlogs.get_mut(i) else {
-                        continue;
-                    };
-                    let Some(sink) = self.sinks.get_mut(i) else {
-                        continue;
-                    };
-                    match sink.write(backlog.make_contiguous(), now) {
-                        Ok(()) => {
-                            self.inner
-                                .metrics
-                                .audit_written
-                                .with_label_values(&[name])
-                                .inc_by(backlog.len() as u64);
-                            backlog.clear();
-                            Ok(())
-                        }
-                        Err(e) => Err(e.to_string()),
-                    }
-                }
-                (r, _) => r,
-            };
-            self.note(i, name, result);
+            let result = sink
+                .tick(now)
+                .map_err(|e| e.to_string())
+                .and_then(|()| self.write_backlog(i, now));
+            self.note(i, self.sink_name(i), result);
         }
     }
 
@@ -448,27 +433,19 @@ impl Writer {
                 if *closed {
                     continue;
                 }
-                let (Some(sink), Some(backlog)) = (self.sinks.get_mut(i), self.backlogs.get_mut(i))
-                else {
+                let name = self.sink_name(i);
+                if let Err(e) = self.write_backlog(i, now) {
+                    tracing::error!(sink = name, error = %e, "audit records not yet delivered at shutdown");
+                    continue;
+                }
+                let Some(sink) = self.sinks.get_mut(i) else {
                     *closed = true;
                     continue;
                 };
-                if !backlog.is_empty() {
-                    if let Err(e) = sink.write(backlog.make_contiguous(), now) {
-                        tracing::error!(sink = sink.name(), error = %e, "audit records not yet delivered at shutdown");
-                        continue;
-                    }
-                    self.inner
-                        .metrics
-                        .audit_written
-                        .with_label_values(&[sink.name()])
-                        .inc_by(backlog.len() as u64);
-                    backlog.clear();
-                }
                 match sink.close(now) {
                     Ok(()) => *closed = true,
                     Err(e) => {
-                        tracing::error!(sink = sink.name(), error = %e, "audit sink did not close cleanly")
+                        tracing::error!(sink = name, error = %e, "audit sink did not close cleanly")
                     }
                 }
             }

@@ -308,7 +308,7 @@ impl Deferred for Facts {
         });
         Event {
             event_time: f.event_time,
-            event_id: new_event_id(),
+            event_id: super::handler::random_uuid(),
             request_id: f.request_id,
             identity: f.identity,
             event_source,
@@ -398,20 +398,10 @@ fn method_name(form: AuthForm) -> &'static str {
 
 /// The access key id a request names, when it has the shape of one (never trusted, only shown).
 fn claimed_access_key(headers: &http::HeaderMap, query: Option<&str>) -> Option<String> {
-    let credential = match headers
-        .get(http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-    {
-        Some(auth) => auth.split("Credential=").nth(1)?.split('/').next()?,
-        None => query?
-            .split('&')
-            .find_map(|p| p.strip_prefix("X-Amz-Credential="))?
-            .split(['/', '%'])
-            .next()?,
-    };
-    let valid = (16..=128).contains(&credential.len())
-        && credential.bytes().all(|b| b.is_ascii_alphanumeric());
-    valid.then(|| credential.to_owned())
+    let (_, credential) = crate::sigv4::claimed_credential(headers, query)?;
+    let key = credential.split(['/', '%']).next()?;
+    let valid = (16..=128).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_alphanumeric());
+    valid.then(|| key.to_owned())
 }
 
 /// The query parameters for `requestParameters` (full mode), without the signing parameters.
@@ -438,33 +428,12 @@ fn query_parameters(query: &str) -> Vec<(String, Value)> {
         .collect()
 }
 
+/// A query component, percent-decoded (`+` is a space); kept as sent when malformed.
 fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while let Some(&b) = bytes.get(i) {
-        let hex = |j: usize| {
-            bytes
-                .get(j)
-                .and_then(|c| char::from(*c).to_digit(16))
-                .and_then(|d| u8::try_from(d).ok())
-        };
-        match (b, hex(i + 1), hex(i + 2)) {
-            (b'%', Some(h), Some(l)) => {
-                out.push(h * 16 + l);
-                i += 3;
-            }
-            (b'+', _, _) => {
-                out.push(b' ');
-                i += 1;
-            }
-            _ => {
-                out.push(b);
-                i += 1;
-            }
-        }
+    match crate::sigv4::percent_decode(s, true) {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+        Err(_) => s.to_owned(),
     }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The account field of an ARN, when it has one.
@@ -540,14 +509,6 @@ fn is_read_only(name: &str) -> Option<bool> {
     } else {
         None
     }
-}
-
-/// A random (v4) UUID from the thread-local CSPRNG.
-fn new_event_id() -> uuid::Uuid {
-    use rand::RngCore;
-    let mut bytes = [0u8; 16];
-    rand::thread_rng().fill_bytes(&mut bytes);
-    uuid::Builder::from_random_bytes(bytes).into_uuid()
 }
 
 #[cfg(test)]

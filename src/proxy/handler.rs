@@ -60,15 +60,17 @@ impl From<AwsError> for Reject {
     }
 }
 
-/// A random (v4) UUID from a thread-local CSPRNG: no system call per request, unlike
-/// `Uuid::new_v4`, which asks the kernel for every id.
-fn new_request_id() -> String {
+/// A random (v4) UUID from a thread-local CSPRNG: no system call per id, unlike
+/// `Uuid::new_v4`, which asks the kernel for every one. Request ids and audit event ids.
+pub(crate) fn random_uuid() -> uuid::Uuid {
     use rand::RngCore;
     let mut bytes = [0u8; 16];
     rand::thread_rng().fill_bytes(&mut bytes);
-    uuid::Builder::from_random_bytes(bytes)
-        .into_uuid()
-        .to_string()
+    uuid::Builder::from_random_bytes(bytes).into_uuid()
+}
+
+fn new_request_id() -> String {
+    random_uuid().to_string()
 }
 
 /// The request id, as text and as a header value (sharing one buffer).

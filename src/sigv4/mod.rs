@@ -11,6 +11,7 @@
 //!    chose ([`PayloadMode`]) and [`verify`] compares signatures in constant time.
 
 mod canonical;
+pub(crate) use canonical::percent_decode;
 mod chunked;
 mod key;
 mod parse;
@@ -219,29 +220,42 @@ impl SigV4Error {
     }
 }
 
-/// The form and scope service a request claims, read leniently from its `Authorization` header or
-/// `X-Amz-Credential` parameter without validating anything. Only for choosing the error
-/// dialect (S3 or not) of a request that failed before its scope could be checked.
-pub fn claimed_scope<'a>(
+/// The form and raw credential (`AKIA…/20130524/us-east-1/s3/aws4_request`, percent-encoded in
+/// the query form) a request claims, read leniently from its `Authorization` header or
+/// `X-Amz-Credential` parameter without validating anything.
+pub fn claimed_credential<'a>(
     headers: &'a http::HeaderMap,
     query: Option<&'a str>,
 ) -> Option<(AuthForm, &'a str)> {
-    let service_of = |credential: &'a str| credential.rsplit('/').nth(1);
     if let Some(auth) = headers
         .get(http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
     {
         let credential = auth.split("Credential=").nth(1)?.split([',', ' ']).next()?;
-        return service_of(credential).map(|s| (AuthForm::Header, s));
+        return Some((AuthForm::Header, credential));
     }
     let credential = query?
         .split('&')
         .find_map(|p| p.strip_prefix("X-Amz-Credential="))?;
-    let service = credential
-        .rsplit("%2F")
-        .nth(1)
-        .or_else(|| service_of(credential))?;
-    Some((AuthForm::Query, service))
+    Some((AuthForm::Query, credential))
+}
+
+/// The form and scope service a request claims ([`claimed_credential`]), without validating
+/// anything. Only for choosing the error dialect (S3 or not) of a request that failed before its
+/// scope could be checked, and for the audit record of such a request.
+pub fn claimed_scope<'a>(
+    headers: &'a http::HeaderMap,
+    query: Option<&'a str>,
+) -> Option<(AuthForm, &'a str)> {
+    let service_of = |credential: &'a str| credential.rsplit('/').nth(1);
+    match claimed_credential(headers, query)? {
+        (AuthForm::Header, credential) => service_of(credential).map(|s| (AuthForm::Header, s)),
+        (AuthForm::Query, credential) => credential
+            .rsplit("%2F")
+            .nth(1)
+            .or_else(|| service_of(credential))
+            .map(|s| (AuthForm::Query, s)),
+    }
 }
 
 /// True for the services whose requests use S3 canonicalization and S3 error codes.
