@@ -47,12 +47,16 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use criterion::{BenchmarkId, Criterion, Throughput};
+use criterion::{Criterion, Throughput};
 use flate2::write::GzEncoder;
 use flate2::Compression;
 use rand::{Rng, SeedableRng};
 use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Serialize, Serializer};
+#[path = "common/mod.rs"]
+mod common;
+
+use common::{interleaved_stats, run_criterion, wants_summary, Case};
 use tollgate::audit::pipeline::Auditor;
 use tollgate::audit::record;
 use tollgate::audit::{
@@ -547,15 +551,6 @@ fn gzip_batch(events: &[Event], level: Compression, scratch: &mut Vec<u8>) -> Ve
     gz.finish().unwrap()
 }
 
-/// One measured routine; returns something to `black_box`.
-struct Case<'a> {
-    group: &'static str,
-    name: String,
-    /// Records each call handles.
-    records: u32,
-    routine: Box<dyn FnMut() -> usize + 'a>,
-}
-
 fn cases(workloads: &[Workload]) -> Vec<Case<'_>> {
     let mut out = Vec::new();
     for w in workloads {
@@ -563,14 +558,14 @@ fn cases(workloads: &[Workload]) -> Vec<Case<'_>> {
         out.push(Case {
             group: "serialize",
             name: format!("tollgate/{}", w.name),
-            records: 1,
+            units: 1,
             routine: Box::new(move || record::serialize(black_box(first)).json.len()),
         });
         let peer = PeerRecord::from(first);
         out.push(Case {
             group: "serialize",
             name: format!("serde_json/{}", w.name),
-            records: 1,
+            units: 1,
             routine: Box::new(move || serde_json::to_vec(black_box(&peer)).unwrap().len()),
         });
         for (function, level) in [
@@ -581,7 +576,7 @@ fn cases(workloads: &[Workload]) -> Vec<Case<'_>> {
             out.push(Case {
                 group: "serialize_gzip",
                 name: format!("{function}/{}", w.name),
-                records: BATCH as u32,
+                units: BATCH as u32,
                 routine: Box::new(move || {
                     gzip_batch(black_box(&w.events), level, &mut scratch).len()
                 }),
@@ -678,59 +673,10 @@ fn run_enqueue(c: &mut Criterion, auditor: &Auditor, template: &Event) {
     g.finish();
 }
 
-fn run_criterion(c: &mut Criterion, cases: &mut [Case<'_>]) {
-    let groups: Vec<&'static str> = cases.iter().fold(Vec::new(), |mut g, case| {
-        if !g.contains(&case.group) {
-            g.push(case.group);
-        }
-        g
-    });
-    for group in groups {
-        let mut g = c.benchmark_group(group);
-        for case in cases.iter_mut().filter(|c| c.group == group) {
-            let (function, parameter) = case.name.split_once('/').unwrap();
-            g.throughput(Throughput::Elements(u64::from(case.records)));
-            g.bench_function(BenchmarkId::new(function, parameter), |b| {
-                b.iter(|| black_box((case.routine)()))
-            });
-        }
-        g.finish();
-    }
-}
-
-/// Nanoseconds per record over `calls` calls.
-fn time_batch(case: &mut Case<'_>, calls: u32) -> f64 {
-    let t = Instant::now();
-    for _ in 0..calls {
-        black_box((case.routine)());
-    }
-    t.elapsed().as_nanos() as f64 / f64::from(calls) / f64::from(case.records)
-}
-
 /// Interleaved rounds (~25 ms per routine per round); the minimum and median per routine.
 fn summary(cases: &mut [Case<'_>]) {
     const ROUNDS: usize = 9;
-    let calls: Vec<u32> = cases
-        .iter_mut()
-        .map(|c| {
-            let probe = if c.records > 1 { 2 } else { 200 };
-            let ns_per_call = time_batch(c, probe).max(1.0) * f64::from(c.records);
-            ((25e6 / ns_per_call) as u32).clamp(2, 500_000)
-        })
-        .collect();
-    let mut samples = vec![Vec::with_capacity(ROUNDS); cases.len()];
-    for _ in 0..ROUNDS {
-        for (i, case) in cases.iter_mut().enumerate() {
-            samples[i].push(time_batch(case, calls[i]));
-        }
-    }
-    let stats: Vec<(f64, f64)> = samples
-        .iter_mut()
-        .map(|s| {
-            s.sort_by(f64::total_cmp);
-            (s[0], s[s.len() / 2])
-        })
-        .collect();
+    let stats = interleaved_stats(cases, ROUNDS);
     println!();
     println!(
         "Summary: {ROUNDS} interleaved rounds of ~25 ms per routine; min and median ns per record, \
@@ -761,16 +707,6 @@ fn summary(cases: &mut [Case<'_>]) {
             ratio
         );
     }
-}
-
-/// True when run as `cargo bench` without a filter or profiling: then the summary runs too.
-fn wants_summary() -> bool {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    args.iter().any(|a| a == "--bench")
-        && !args
-            .iter()
-            .any(|a| a == "--profile-time" || a == "--list" || a == "--test")
-        && args.iter().all(|a| a.starts_with('-'))
 }
 
 fn main() {

@@ -45,6 +45,10 @@
     clippy::indexing_slicing
 )]
 
+#[path = "common/mod.rs"]
+mod common;
+use common::wants_summary;
+
 use std::future::Future;
 use std::hint::black_box;
 use std::pin::pin;
@@ -811,46 +815,6 @@ fn summary(cases: &mut [Case<'_>]) {
             case.group, case.name, stats[i].0, stats[i].1, ratio
         );
     }
-}
-
-/// True when run as `cargo bench` without a filter or profiling: then the summary runs too.
-fn wants_summary() -> bool {
-    const TAKES_VALUE: &[&str] = &[
-        "--warm-up-time",
-        "--measurement-time",
-        "--sample-size",
-        "--profile-time",
-        "--save-baseline",
-        "--baseline",
-        "--baseline-lenient",
-        "--load-baseline",
-        "--output-format",
-        "--color",
-        "--significance-level",
-        "--noise-threshold",
-        "--confidence-level",
-        "--nresamples",
-        "--format",
-        "--logfile",
-        "--plotting-backend",
-    ];
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if !args.iter().any(|a| a == "--bench")
-        || args.iter().any(|a| a == "--profile-time" || a == "--list")
-    {
-        return false;
-    }
-    let mut skip = false;
-    for a in &args {
-        if skip {
-            skip = false;
-        } else if TAKES_VALUE.contains(&a.as_str()) {
-            skip = true;
-        } else if !a.starts_with('-') {
-            return false; // a filter
-        }
-    }
-    true
 }
 
 fn main() {

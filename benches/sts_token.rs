@@ -31,11 +31,15 @@
 )]
 
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use criterion::{BenchmarkId, Criterion};
+use criterion::Criterion;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
+#[path = "common/mod.rs"]
+mod common;
+
+use common::{interleaved_stats, run_criterion, wants_summary, Case};
 use tollgate::sts::token::{self, KeyRing, SessionClaims, SessionKind, WebIdentityClaims};
 
 const NOW: i64 = 1_700_000_000;
@@ -230,13 +234,6 @@ fn fixture() -> Fixture {
     }
 }
 
-/// One measured routine; returns something to `black_box`.
-struct Case<'a> {
-    group: &'static str,
-    name: String,
-    routine: Box<dyn FnMut() -> usize + 'a>,
-}
-
 fn cases(f: &Fixture) -> Vec<Case<'_>> {
     let mut out = Vec::new();
     for w in &f.workloads {
@@ -244,6 +241,7 @@ fn cases(f: &Fixture) -> Vec<Case<'_>> {
         out.push(Case {
             group: "open_uncached",
             name: format!("tollgate/{}", w.name),
+            units: 1,
             routine: Box::new(move || {
                 let s = token::open(ring, black_box(&w.token), black_box(&w.akid), NOW).unwrap();
                 s.claims.tags.len()
@@ -252,6 +250,7 @@ fn cases(f: &Fixture) -> Vec<Case<'_>> {
         out.push(Case {
             group: "open_uncached",
             name: format!("tollgate_decode_only/{}", w.name),
+            units: 1,
             routine: Box::new(move || {
                 token::decode_claims(black_box(&w.plaintext))
                     .unwrap()
@@ -262,6 +261,7 @@ fn cases(f: &Fixture) -> Vec<Case<'_>> {
         out.push(Case {
             group: "open_uncached",
             name: format!("jwt_hs512/{}", w.name),
+            units: 1,
             routine: Box::new(move || {
                 jsonwebtoken::decode::<JwtClaims>(black_box(&w.jwt), &f.jwt_key, &f.jwt_validation)
                     .unwrap()
@@ -274,6 +274,7 @@ fn cases(f: &Fixture) -> Vec<Case<'_>> {
         out.push(Case {
             group: "seal",
             name: format!("tollgate/{}", w.name),
+            units: 1,
             routine: Box::new(move || {
                 token::seal(ring, black_box(&w.claims), &mut rng)
                     .unwrap()
@@ -286,56 +287,10 @@ fn cases(f: &Fixture) -> Vec<Case<'_>> {
     out
 }
 
-fn run_criterion(c: &mut Criterion, cases: &mut [Case<'_>]) {
-    let groups: Vec<&'static str> = cases.iter().fold(Vec::new(), |mut g, case| {
-        if !g.contains(&case.group) {
-            g.push(case.group);
-        }
-        g
-    });
-    for group in groups {
-        let mut g = c.benchmark_group(group);
-        for case in cases.iter_mut().filter(|c| c.group == group) {
-            let (function, parameter) = case.name.split_once('/').unwrap();
-            g.bench_function(BenchmarkId::new(function, parameter), |b| {
-                b.iter(|| black_box((case.routine)()))
-            });
-        }
-        g.finish();
-    }
-}
-
-fn time_batch(routine: &mut dyn FnMut() -> usize, calls: u32) -> f64 {
-    let t = Instant::now();
-    for _ in 0..calls {
-        black_box(routine());
-    }
-    t.elapsed().as_nanos() as f64 / f64::from(calls)
-}
-
 /// Interleaved rounds (~25 ms per routine per round); the minimum and median per routine.
 fn summary(cases: &mut [Case<'_>]) {
     const ROUNDS: usize = 9;
-    let calls: Vec<u32> = cases
-        .iter_mut()
-        .map(|c| {
-            let ns = time_batch(&mut c.routine, 200).max(1.0);
-            ((25e6 / ns) as u32).clamp(100, 500_000)
-        })
-        .collect();
-    let mut samples = vec![Vec::with_capacity(ROUNDS); cases.len()];
-    for _ in 0..ROUNDS {
-        for (i, case) in cases.iter_mut().enumerate() {
-            samples[i].push(time_batch(&mut case.routine, calls[i]));
-        }
-    }
-    let stats: Vec<(f64, f64)> = samples
-        .iter_mut()
-        .map(|s| {
-            s.sort_by(f64::total_cmp);
-            (s[0], s[s.len() / 2])
-        })
-        .collect();
+    let stats = interleaved_stats(cases, ROUNDS);
     println!();
     println!(
         "Summary: {ROUNDS} interleaved rounds of ~25 ms per routine; min and median ns per call."
@@ -362,16 +317,6 @@ fn summary(cases: &mut [Case<'_>]) {
             case.group, case.name, stats[i].0, stats[i].1, ratio
         );
     }
-}
-
-/// True when run as `cargo bench` without a filter or profiling: then the summary runs too.
-fn wants_summary() -> bool {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    args.iter().any(|a| a == "--bench")
-        && !args
-            .iter()
-            .any(|a| a == "--profile-time" || a == "--list" || a == "--test")
-        && args.iter().all(|a| a.starts_with('-'))
 }
 
 fn main() {
