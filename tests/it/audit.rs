@@ -651,3 +651,44 @@ fn sigterm_lets_an_open_call_finish_and_records_it() {
     assert_eq!(recs[0]["requestID"], request_id.as_str());
     assert!(recs[0].get("errorCode").is_none(), "{}", recs[0]);
 }
+
+/// `[audit] stdout = true`: one JSON record per line on standard output, flushed as calls end.
+#[test]
+fn the_stdout_sink_prints_one_record_per_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = crate::proxy::write_config(dir.path(), "builtin:echo", "", 5000);
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str("\n[audit]\nstdout = true\n");
+    std::fs::write(&config, text).unwrap();
+    let mut tg = Tollgate::start(&["serve", "--config", &config], true);
+    let key = (crate::proxy::KEY_ID, crate::proxy::SECRET);
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        let r = signed(
+            &tg,
+            "GET",
+            &format!("/things/{i}"),
+            "execute-api",
+            key,
+            None,
+            None,
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        ids.push(call(&r).request_id);
+    }
+    let record_lines = |tg: &Tollgate| -> Vec<Value> {
+        tg.banner()
+            .lines()
+            .filter(|l| l.starts_with('{'))
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    tg.wait_for_stdout("three audit records", |_| record_lines(&tg).len() == 3);
+    let recs = record_lines(&tg);
+    for (rec, id) in recs.iter().zip(&ids) {
+        assert_eq!(rec["requestID"], id.as_str());
+        assert_eq!(rec["userIdentity"]["accessKeyId"], crate::proxy::KEY_ID);
+        assert_eq!(rec["eventName"], "Invoke");
+    }
+    assert!(tg.terminate(Duration::from_secs(30)).success());
+}

@@ -16,8 +16,8 @@ use aws_sigv4::sign::v4;
 
 use crate::support::Tollgate;
 
-const KEY_ID: &str = "AKIAALICE00000000001";
-const SECRET: &str = "aliceSecretKey/EXAMPLE+000000000000000000";
+pub(crate) const KEY_ID: &str = "AKIAALICE00000000001";
+pub(crate) const SECRET: &str = "aliceSecretKey/EXAMPLE+000000000000000000";
 
 /// Writes a config (and a 0600 secrets file) into `dir` for an upstream URL.
 pub(crate) fn write_config(
