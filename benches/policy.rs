@@ -409,7 +409,7 @@ fn service_policy(i: usize) -> Generated {
     let role = ROLES[i % 5];
     let s = format!("svc{svc:03}");
     let noun = format!("Thing{svc}");
-    let team = if svc % 50 == 0 {
+    let team = if svc.is_multiple_of(50) {
         "blue".to_owned()
     } else {
         format!("team-{:02}", svc % 50)

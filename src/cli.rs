@@ -41,6 +41,12 @@ pub enum Command {
         /// Override (or turn on) the api listener address (STS on its own).
         #[arg(long)]
         api_listen: Option<SocketAddr>,
+        /// Override (or turn on) the Envoy ext_authz gRPC listener address.
+        #[arg(long)]
+        ext_authz_grpc_listen: Option<SocketAddr>,
+        /// Override (or turn on) the Envoy ext_authz HTTP-service listener address.
+        #[arg(long)]
+        ext_authz_http_listen: Option<SocketAddr>,
     },
     /// Validate a configuration file; exit code 1 with every finding on error.
     Check {
@@ -106,6 +112,8 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             proxy_listen,
             admin_listen,
             api_listen,
+            ext_authz_grpc_listen,
+            ext_authz_http_listen,
         } => {
             let snapshot = match &config {
                 Some(path) => config::load_file(path, 1).map_err(|e| anyhow::anyhow!("{e}"))?,
@@ -114,7 +122,13 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             runtime()?.block_on(serve(
                 snapshot,
                 config.is_none(),
-                [proxy_listen, admin_listen, api_listen],
+                [
+                    proxy_listen,
+                    admin_listen,
+                    api_listen,
+                    ext_authz_grpc_listen,
+                    ext_authz_http_listen,
+                ],
             ))?;
             Ok(0)
         }
@@ -225,7 +239,7 @@ fn say(line: impl AsRef<str>) {
 async fn serve(
     mut snapshot: Snapshot,
     demo: bool,
-    [proxy_listen, admin_listen, api_listen]: [Option<SocketAddr>; 3],
+    [proxy_listen, admin_listen, api_listen, grpc_listen, http_listen]: [Option<SocketAddr>; 5],
 ) -> anyhow::Result<()> {
     if let Some(a) = proxy_listen {
         snapshot.listeners.proxy = a;
@@ -235,6 +249,12 @@ async fn serve(
     }
     if let Some(a) = api_listen {
         snapshot.listeners.api = Some(a);
+    }
+    if let Some(a) = grpc_listen {
+        snapshot.listeners.ext_authz_grpc = Some(a);
+    }
+    if let Some(a) = http_listen {
+        snapshot.listeners.ext_authz_http = Some(a);
     }
     let metrics = Metrics::new().context("cannot register metrics")?;
     let health = Arc::new(Health::default());
@@ -255,6 +275,14 @@ async fn serve(
     let admin_listener = telemetry::bind(snapshot.listeners.admin, "the admin endpoints").await?;
     let api_listener = match snapshot.listeners.api {
         Some(addr) => Some(telemetry::bind(addr, "the api (STS)").await?),
+        None => None,
+    };
+    let grpc_listener = match snapshot.listeners.ext_authz_grpc {
+        Some(addr) => Some(telemetry::bind(addr, "the ext_authz gRPC service").await?),
+        None => None,
+    };
+    let http_listener = match snapshot.listeners.ext_authz_http {
+        Some(addr) => Some(telemetry::bind(addr, "the ext_authz HTTP service").await?),
         None => None,
     };
     let proxy_addr = proxy_listener.local_addr()?;
@@ -296,6 +324,24 @@ async fn serve(
             stopped(stop_rx.clone()),
         )));
         say(format!("api listening on {addr}"));
+    }
+    if let Some(listener) = grpc_listener {
+        let addr = listener.local_addr()?;
+        servers.push(tokio::spawn(crate::extauthz::grpc::serve_until(
+            listener,
+            state.clone(),
+            stopped(stop_rx.clone()),
+        )));
+        say(format!("ext_authz gRPC listening on {addr}"));
+    }
+    if let Some(listener) = http_listener {
+        let addr = listener.local_addr()?;
+        servers.push(tokio::spawn(crate::extauthz::http_service::serve_until(
+            listener,
+            state.clone(),
+            stopped(stop_rx.clone()),
+        )));
+        say(format!("ext_authz HTTP listening on {addr}"));
     }
     servers.push(tokio::spawn(proxy::serve_until(
         proxy_listener,

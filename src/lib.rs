@@ -19,6 +19,7 @@ pub mod authz;
 pub mod cli;
 pub mod config;
 pub mod credentials;
+pub mod extauthz;
 pub mod import;
 pub mod policy;
 pub mod proxy;

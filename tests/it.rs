@@ -52,3 +52,6 @@ mod audit_s3;
 
 #[path = "it/audit_files.rs"]
 mod audit_files;
+
+#[path = "it/extauthz.rs"]
+mod extauthz;

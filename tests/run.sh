@@ -37,6 +37,7 @@ from importlib.metadata import version
 print("interop clients:", ", ".join(f"{p} {version(p)}" for p in
       ("boto3", "botocore", "awscrt", "awscurl", "requests-aws4auth", "requests", "prometheus_client")))
 PY
+"$venv/bin/envoy" --version | grep -v '^$' | head -1
 
 # trailscraper pins an older boto3, so it gets a venv of its own.
 ts_venv=target/trailscraper-venv

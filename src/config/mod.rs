@@ -65,6 +65,8 @@ pub struct Snapshot {
     pub sts: Option<StsSettings>,
     /// The audit pipeline's settings (`[audit]`); no sinks without the section.
     pub audit: AuditSettings,
+    /// Envoy ext_authz settings (`[ext_authz]`).
+    pub ext_authz: ExtAuthzSettings,
     index: Index,
 }
 
@@ -234,6 +236,33 @@ pub struct Listeners {
     /// STS on its own, for deployments where Envoy (ext_authz) fronts the service. Off unless
     /// configured (`127.0.0.1:8081` in the demo): a sidecar opens no port it does not need.
     pub api: Option<SocketAddr>,
+    /// Envoy ext_authz, gRPC `Check` (`127.0.0.1:9191` in the demo). Off unless configured.
+    pub ext_authz_grpc: Option<SocketAddr>,
+    /// Envoy ext_authz, HTTP-service mode (`127.0.0.1:9192` in the demo). Off unless configured.
+    pub ext_authz_http: Option<SocketAddr>,
+}
+
+/// Envoy ext_authz settings (`[ext_authz]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExtAuthzSettings {
+    /// Accept a signed request whose payload cannot be checked because Envoy did not send the
+    /// body (no `with_request_body`, or cut at `max_request_bytes`): the declared
+    /// `x-amz-content-sha256` (or aws-chunked seed signature) is then taken on trust. Default
+    /// false: such requests are refused unless they are `UNSIGNED-PAYLOAD`.
+    pub trust_unsent_payload: bool,
+    /// Envoy's `with_request_body.max_request_bytes` (default 1 MiB, as in `deploy/envoy/`).
+    /// Envoy does not reliably mark a body it cut at that size as partial, so a body this long
+    /// counts as whole only when the request's own `Content-Length` says so.
+    pub max_request_bytes: u64,
+}
+
+impl Default for ExtAuthzSettings {
+    fn default() -> Self {
+        Self {
+            trust_unsent_payload: false,
+            max_request_bytes: 1 << 20,
+        }
+    }
 }
 
 impl Default for Listeners {
@@ -242,6 +271,8 @@ impl Default for Listeners {
             proxy: SocketAddr::from((Ipv4Addr::LOCALHOST, 8080)),
             admin: SocketAddr::from((Ipv4Addr::LOCALHOST, 9901)),
             api: None,
+            ext_authz_grpc: None,
+            ext_authz_http: None,
         }
     }
 }

@@ -41,6 +41,17 @@ pub(crate) struct RawConfig {
     #[serde(default)]
     pub(crate) oidc_providers: Vec<RawOidcProvider>,
     pub(crate) audit: Option<RawAudit>,
+    #[serde(default)]
+    pub(crate) ext_authz: RawExtAuthz,
+}
+
+/// `[ext_authz]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawExtAuthz {
+    #[serde(default)]
+    pub(crate) trust_unsent_payload: bool,
+    pub(crate) max_request_bytes: Option<u64>,
 }
 
 /// `[audit]`.
@@ -233,6 +244,8 @@ pub(crate) struct RawListeners {
     pub(crate) proxy: Option<String>,
     pub(crate) admin: Option<String>,
     pub(crate) api: Option<String>,
+    pub(crate) ext_authz_grpc: Option<String>,
+    pub(crate) ext_authz_http: Option<String>,
 }
 
 /// `[upstream]`.

@@ -47,6 +47,7 @@ pub(crate) struct Validated {
     access: Access,
     sts: Option<StsSettings>,
     audit: super::AuditSettings,
+    ext_authz: super::ExtAuthzSettings,
     warnings: Vec<Finding>,
 }
 
@@ -95,6 +96,7 @@ pub(crate) fn validate(raw: RawConfig, origin: &Origin<'_>) -> Result<Validated,
     let keys = check.secrets(&secrets_file, key_refs);
     let sts = check.sts(raw.sts, raw.oidc_providers, &secrets_file, &users, &roles);
     let audit = check.audit(raw.audit, &secrets_file);
+    let ext_authz = check.ext_authz(raw.ext_authz);
     match (check.findings.is_empty(), auth, upstream, audit) {
         (true, Some(auth), Some(upstream), Some(audit)) => Ok(Validated {
             auth,
@@ -109,6 +111,7 @@ pub(crate) fn validate(raw: RawConfig, origin: &Origin<'_>) -> Result<Validated,
             access,
             sts,
             audit,
+            ext_authz,
             warnings: check.warnings,
         }),
         _ => Err(check.findings),
@@ -171,6 +174,7 @@ pub(crate) fn compile(v: Validated, generation: u64) -> Snapshot {
         access: v.access,
         sts: v.sts,
         audit: v.audit,
+        ext_authz: v.ext_authz,
         index,
     }
 }
@@ -371,6 +375,25 @@ impl Check<'_> {
         set
     }
 
+    fn ext_authz(&mut self, raw: super::schema::RawExtAuthz) -> super::ExtAuthzSettings {
+        let defaults = super::ExtAuthzSettings::default();
+        let max_request_bytes = match raw.max_request_bytes {
+            Some(0) => {
+                self.at(
+                    "ext_authz.max_request_bytes",
+                    "must be Envoy's with_request_body.max_request_bytes (at least 1)".to_owned(),
+                );
+                defaults.max_request_bytes
+            }
+            Some(n) => n,
+            None => defaults.max_request_bytes,
+        };
+        super::ExtAuthzSettings {
+            trust_unsent_payload: raw.trust_unsent_payload,
+            max_request_bytes,
+        }
+    }
+
     fn listeners(&mut self, raw: RawListeners) -> Listeners {
         let defaults = Listeners::default();
         let proxy = self.socket_addr("listeners.proxy", raw.proxy, defaults.proxy);
@@ -381,18 +404,29 @@ impl Check<'_> {
                 format!("`{admin}` is also the proxy listener's address"),
             );
         }
-        let api = raw
-            .api
-            .map(|text| self.socket_addr("listeners.api", Some(text), defaults.proxy));
-        for (name, addr) in [("proxy", proxy), ("admin", admin)] {
-            if api.is_some_and(|a| a == addr && a.port() != 0) {
-                self.at(
-                    "listeners.api",
-                    format!("`{addr}` is also the {name} listener's address"),
+        let mut taken = vec![("proxy", proxy), ("admin", admin)];
+        let mut optional = |check: &mut Self, name: &'static str, raw: Option<String>| {
+            let key = format!("listeners.{name}");
+            let addr = raw.map(|text| check.socket_addr(&key, Some(text), defaults.proxy))?;
+            if let Some((other, _)) = taken.iter().find(|(_, a)| *a == addr && addr.port() != 0) {
+                check.at(
+                    &key,
+                    format!("`{addr}` is also the {other} listener's address"),
                 );
             }
+            taken.push((name, addr));
+            Some(addr)
+        };
+        let api = optional(self, "api", raw.api);
+        let ext_authz_grpc = optional(self, "ext_authz_grpc", raw.ext_authz_grpc);
+        let ext_authz_http = optional(self, "ext_authz_http", raw.ext_authz_http);
+        Listeners {
+            proxy,
+            admin,
+            api,
+            ext_authz_grpc,
+            ext_authz_http,
         }
-        Listeners { proxy, admin, api }
     }
 
     fn socket_addr(&mut self, key: &str, raw: Option<String>, default: SocketAddr) -> SocketAddr {

@@ -305,10 +305,12 @@ impl Deferred for Facts {
         f.detail.mode = Some(match f.listener {
             Listener::Proxy => "proxy",
             Listener::Api => "api",
+            Listener::ExtAuthzGrpc => "extauthz-grpc",
+            Listener::ExtAuthzHttp => "extauthz-http",
         });
         Event {
             event_time: f.event_time,
-            event_id: super::handler::random_uuid(),
+            event_id: super::gate::random_uuid(),
             request_id: f.request_id,
             identity: f.identity,
             event_source,

@@ -8,7 +8,7 @@ use http::{HeaderMap, HeaderValue, Request, Response, Version};
 
 use super::body::{self, BoxBody};
 use super::error::AwsError;
-use super::handler::Reject;
+use super::gate::{self, Reject};
 use super::{ProxyState, UpstreamBase};
 use crate::authn::{AuthError, Authenticated};
 use crate::config::{HostMode, Snapshot};
@@ -29,10 +29,6 @@ const HOP_BY_HOP: [HeaderName; 10] = [
 ];
 
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
-const PRINCIPAL_ARN: HeaderName = HeaderName::from_static("x-tollgate-principal-arn");
-const ACCOUNT_ID: HeaderName = HeaderName::from_static("x-tollgate-account-id");
-const ACCESS_KEY_ID: HeaderName = HeaderName::from_static("x-tollgate-access-key-id");
-const REQUEST_ID: HeaderName = HeaderName::from_static("x-tollgate-request-id");
 
 /// Removes hop-by-hop headers, including those the `Connection` header names.
 fn strip_hop_by_hop(headers: &mut HeaderMap) {
@@ -150,20 +146,9 @@ pub(crate) fn upstream_request(
         None => ip,
     };
     headers.insert(X_FORWARDED_FOR, header_value(&xff)?);
-    match authd.principal.identity_headers() {
-        Some([arn, account]) => {
-            headers.insert(PRINCIPAL_ARN, arn.clone());
-            headers.insert(ACCOUNT_ID, account.clone());
-        }
-        None => {
-            headers.insert(PRINCIPAL_ARN, header_value(&authd.principal.arn)?);
-            headers.insert(ACCOUNT_ID, header_value(&authd.principal.account_id)?);
-        }
-    }
-    headers.insert(ACCESS_KEY_ID, header_value(&authd.access_key_id)?);
-    if let Some(id) = request_id {
-        headers.insert(REQUEST_ID, id.clone());
-    }
+    gate::identity_headers(authd, request_id, |name, value| {
+        headers.insert(name, value);
+    })?;
     parts.uri = uri;
     parts.version = Version::HTTP_11;
     Ok(Request::from_parts(parts, body))

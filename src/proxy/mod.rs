@@ -7,6 +7,7 @@ pub mod chunked;
 pub mod echo;
 pub mod error;
 mod forward;
+pub(crate) mod gate;
 mod handler;
 
 use std::convert::Infallible;
@@ -24,6 +25,7 @@ use crate::telemetry::Metrics;
 use body::BoxBody;
 
 pub use handler::handle;
+pub(crate) use handler::{chunked_decoder, decode_chunked};
 
 /// Signing keys cached at most (one per access key, day, region and service in use).
 const SIGNING_KEY_CACHE_CAPACITY: usize = 16_384;
@@ -128,6 +130,10 @@ pub enum Listener {
     Proxy,
     /// The api listener: STS only, nothing is forwarded.
     Api,
+    /// Envoy's gRPC `Check` service.
+    ExtAuthzGrpc,
+    /// Envoy's HTTP-service mode.
+    ExtAuthzHttp,
 }
 
 impl ProxyState {
@@ -163,6 +169,23 @@ pub async fn serve_until(
     kind: Listener,
     stop: impl std::future::Future<Output = ()>,
 ) {
+    serve_connections(listener, stop, move |req, peer| {
+        let state = state.clone();
+        async move { handle(&state, req, peer, kind).await }
+    })
+    .await;
+}
+
+/// Accepts connections on `listener` and serves each (HTTP/1.1, or HTTP/2 with prior
+/// knowledge) with `handler` until `stop` completes; then drains as [`serve_until`] says.
+pub async fn serve_connections<F, Fut>(
+    listener: tokio::net::TcpListener,
+    stop: impl std::future::Future<Output = ()>,
+    handler: F,
+) where
+    F: Fn(hyper::Request<hyper::body::Incoming>, SocketAddr) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = hyper::Response<BoxBody>> + Send + 'static,
+{
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
     let mut stop = std::pin::pin!(stop);
@@ -171,7 +194,7 @@ pub async fn serve_until(
             conn = listener.accept() => match conn {
                 Ok(conn) => conn,
                 Err(e) => {
-                    tracing::warn!(error = %e, "proxy accept failed");
+                    tracing::warn!(error = %e, "accept failed");
                     tokio::time::sleep(std::time::Duration::from_millis(10)).await;
                     continue;
                 }
@@ -179,10 +202,10 @@ pub async fn serve_until(
             () = stop.as_mut() => break,
         };
         let _ = stream.set_nodelay(true);
-        let state = state.clone();
+        let handler = handler.clone();
         let svc = hyper::service::service_fn(move |req| {
-            let state = state.clone();
-            async move { Ok::<_, Infallible>(handle(&state, req, peer, kind).await) }
+            let response = handler(req, peer);
+            async move { Ok::<_, Infallible>(response.await) }
         });
         let conn = graceful.watch(
             builder

@@ -48,7 +48,7 @@ fn gunzip(path: &Path) -> Vec<u8> {
 }
 
 /// Every record of every log file under `dir`.
-fn records(dir: &Path) -> Vec<Value> {
+pub(crate) fn records(dir: &Path) -> Vec<Value> {
     let mut all = Vec::new();
     for f in log_files(dir) {
         let doc: Value = serde_json::from_slice(&gunzip(&f))

@@ -26,14 +26,18 @@ pub const STARTUP_TIMEOUT: Duration = Duration::from_secs(20);
 /// Lines of stderr kept for failure messages.
 const STDERR_KEEP: usize = 4000;
 
-/// `serve` arguments that put both listeners on ephemeral loopback ports.
-pub const EPHEMERAL_LISTENERS: [&str; 7] = [
+/// `serve` arguments that put every listener on an ephemeral loopback port.
+pub const EPHEMERAL_LISTENERS: [&str; 11] = [
     "serve",
     "--proxy-listen",
     "127.0.0.1:0",
     "--admin-listen",
     "127.0.0.1:0",
     "--api-listen",
+    "127.0.0.1:0",
+    "--ext-authz-grpc-listen",
+    "127.0.0.1:0",
+    "--ext-authz-http-listen",
     "127.0.0.1:0",
 ];
 
@@ -59,6 +63,10 @@ pub struct Tollgate {
     pub echo_addr: Option<String>,
     /// `127.0.0.1:PORT` of the api (STS) listener, when one runs.
     pub api_addr: Option<String>,
+    /// `127.0.0.1:PORT` of the Envoy ext_authz gRPC service, when one runs.
+    pub ext_authz_grpc_addr: Option<String>,
+    /// `127.0.0.1:PORT` of the Envoy ext_authz HTTP service, when one runs.
+    pub ext_authz_http_addr: Option<String>,
     stdout: Arc<Mutex<Vec<String>>>,
     stderr: Arc<Mutex<VecDeque<String>>>,
     /// The process's working directory (the demo writes its audit files under `audit/` here).
@@ -136,6 +144,8 @@ impl Tollgate {
             admin_addr: String::new(),
             echo_addr: None,
             api_addr: None,
+            ext_authz_grpc_addr: None,
+            ext_authz_http_addr: None,
             stdout: stdout_lines,
             stderr: stderr_lines,
             work_dir,
@@ -153,6 +163,10 @@ impl Tollgate {
                         echo = Some(a.to_owned());
                     } else if let Some(a) = line.strip_prefix("api listening on ") {
                         tollgate.api_addr = Some(a.to_owned());
+                    } else if let Some(a) = line.strip_prefix("ext_authz gRPC listening on ") {
+                        tollgate.ext_authz_grpc_addr = Some(a.to_owned());
+                    } else if let Some(a) = line.strip_prefix("ext_authz HTTP listening on ") {
+                        tollgate.ext_authz_http_addr = Some(a.to_owned());
                     }
                 }
                 Err(RecvTimeoutError::Timeout) => tollgate.fail(&format!(
