@@ -55,3 +55,6 @@ mod audit_files;
 
 #[path = "it/extauthz.rs"]
 mod extauthz;
+
+#[path = "it/envoy.rs"]
+mod envoy;

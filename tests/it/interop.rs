@@ -21,7 +21,7 @@ use crate::support::{drain_into, Tollgate};
 /// An interop script that runs longer than this is killed and fails.
 const SCRIPT_TIMEOUT: Duration = Duration::from_secs(900);
 
-fn interop_python() -> PathBuf {
+pub(crate) fn interop_python() -> PathBuf {
     match std::env::var_os("TOLLGATE_INTEROP_PYTHON") {
         Some(p) if !p.is_empty() => PathBuf::from(p),
         _ => panic!(
@@ -37,11 +37,20 @@ fn interop_python() -> PathBuf {
 /// fails the test (with the script's output and tollgate's logs) unless it
 /// exits 0.
 fn run_script(script: &str, args: &[&str], env: &[(&str, &str)]) {
+    run_script_against(&Tollgate::demo(), script, args, env);
+}
+
+/// [`run_script`] against a running `tollgate`.
+pub(crate) fn run_script_against(
+    tollgate: &Tollgate,
+    script: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+) {
     let python = interop_python();
     let script_path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/interop")
         .join(script);
-    let tollgate = Tollgate::demo();
 
     let mut cmd = Command::new(&python);
     // No ambient AWS configuration, profile, endpoint or proxy may leak in.
