@@ -64,8 +64,14 @@ impl Envoy {
             .args(["--listener", &listener.to_string()])
             .args(["--admin", &admin.to_string()])
             .args(["--app", port_of(tg.echo_addr.as_deref().unwrap())])
-            .args(["--grpc", port_of(tg.ext_authz_grpc_addr.as_deref().unwrap())])
-            .args(["--http", port_of(tg.ext_authz_http_addr.as_deref().unwrap())])
+            .args([
+                "--grpc",
+                port_of(tg.ext_authz_grpc_addr.as_deref().unwrap()),
+            ])
+            .args([
+                "--http",
+                port_of(tg.ext_authz_http_addr.as_deref().unwrap()),
+            ])
             .args(["--api", port_of(tg.api_addr.as_deref().unwrap())])
             .output()
             .unwrap();

@@ -425,3 +425,132 @@ fn proxy_and_both_ext_authz_modes_decide_and_record_alike() {
         assert_eq!(shape(g), shape(p), "{name}: gRPC record vs proxy");
     }
 }
+
+/// Sends one `CheckRequest` to the gRPC service at `addr`; returns (allowed, status, error code).
+fn grpc_check(addr: &str, req: CheckRequest) -> (bool, u16, String) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let addr = format!("http://{addr}");
+    let resp = rt
+        .block_on(async move {
+            let mut client = AuthorizationClient::connect(addr).await?;
+            Ok::<_, Box<dyn std::error::Error>>(client.check(req).await?.into_inner())
+        })
+        .unwrap();
+    match resp.http_response {
+        Some(HttpResponse::OkResponse(_)) => (true, 200, String::new()),
+        Some(HttpResponse::DeniedResponse(d)) => (
+            false,
+            u16::try_from(d.status.map_or(403, |s| s.code)).unwrap(),
+            error_code(&d.body).to_owned(),
+        ),
+        other => panic!("unexpected response {other:?}"),
+    }
+}
+
+/// A signed body Envoy did not send (no `with_request_body`, or cut at `max_request_bytes`) is
+/// refused unless `[ext_authz] trust_unsent_payload` says to take the signed hash on trust;
+/// `UNSIGNED-PAYLOAD` passes either way; a body hashed into the signature never can.
+#[test]
+fn a_payload_envoy_did_not_send_passes_only_when_trusted() {
+    let dir = tempfile::tempdir().unwrap();
+    for trust in [false, true] {
+        let config = crate::proxy::write_config(
+            dir.path(),
+            "http://127.0.0.1:9",
+            &format!("\n[ext_authz]\ntrust_unsent_payload = {trust}\nmax_request_bytes = 1024\n"),
+            1000,
+        );
+        let tg = Tollgate::start(
+            &[
+                "serve",
+                "--config",
+                &config,
+                "--ext-authz-grpc-listen",
+                "127.0.0.1:0",
+            ],
+            false,
+        );
+        let grpc = tg.ext_authz_grpc_addr.clone().unwrap();
+        let key = (crate::proxy::KEY_ID, crate::proxy::SECRET);
+        let url = "http://app.internal/bucket/key";
+        let put = |body: SignableBody<'_>| {
+            let mut h = signed_headers("PUT", url, "s3", body, &[], key);
+            h.retain(|(k, _)| k != "host");
+            h
+        };
+        let body = b"hello".to_vec();
+        let signed = put(SignableBody::Bytes(&body));
+        // Envoy without with_request_body: the length is known, the bytes are not.
+        let mut unsent = check_request("app.internal", "PUT", "/bucket/key", &signed, b"");
+        let set_length = |req: &mut CheckRequest, n: usize| {
+            let http = req
+                .attributes
+                .as_mut()
+                .and_then(|a| a.request.as_mut())
+                .and_then(|r| r.http.as_mut())
+                .unwrap();
+            http.headers.insert("content-length".into(), n.to_string());
+        };
+        set_length(&mut unsent, body.len());
+        let (allowed, status, code) = grpc_check(&grpc, unsent);
+        if trust {
+            assert!(allowed, "trusted: {status} {code}");
+        } else {
+            assert_eq!(
+                (allowed, status, code.as_str()),
+                (false, 403, "AccessDenied")
+            );
+        }
+        // The whole body, sent: checked, whatever the setting.
+        let whole = check_request("app.internal", "PUT", "/bucket/key", &signed, &body);
+        assert!(grpc_check(&grpc, whole).0, "trust={trust}");
+        let wrong = check_request("app.internal", "PUT", "/bucket/key", &signed, b"HELLO");
+        assert_eq!(
+            grpc_check(&grpc, wrong),
+            (false, 400, "XAmzContentSHA256Mismatch".to_owned()),
+            "trust={trust}"
+        );
+        // Cut at max_request_bytes (1024 here), Envoy saying it is not partial (as 1.40 does):
+        // the declared length tells.
+        let big = vec![b'x'; 3000];
+        let signed_big = put(SignableBody::Bytes(&big));
+        let mut cut = check_request(
+            "app.internal",
+            "PUT",
+            "/bucket/key",
+            &signed_big,
+            &big[..1024],
+        );
+        set_length(&mut cut, big.len());
+        let (allowed, _, code) = grpc_check(&grpc, cut);
+        assert_eq!(allowed, trust, "trust={trust}: {code}");
+        // UNSIGNED-PAYLOAD: nothing to check.
+        let unsigned = put(SignableBody::UnsignedPayload);
+        let mut req = check_request("app.internal", "PUT", "/bucket/key", &unsigned, b"");
+        set_length(&mut req, body.len());
+        assert!(grpc_check(&grpc, req).0, "trust={trust}");
+        // A body hashed into the signature (no x-amz-content-sha256: execute-api) cannot be
+        // verified without it, trusted or not.
+        let api_url = "http://app.internal/orders";
+        let mut api = signed_headers(
+            "POST",
+            api_url,
+            "execute-api",
+            SignableBody::Bytes(b"{}"),
+            &[],
+            key,
+        );
+        api.retain(|(k, _)| k != "host");
+        let mut req = check_request("app.internal", "POST", "/orders", &api, b"");
+        set_length(&mut req, 2);
+        let (allowed, status, code) = grpc_check(&grpc, req);
+        assert_eq!(
+            (allowed, status, code.as_str()),
+            (false, 403, "AccessDenied"),
+            "trust={trust}"
+        );
+    }
+}
