@@ -315,33 +315,25 @@ async fn serve(
         let _ = rx.wait_for(|stop| *stop).await;
     };
     let mut servers = Vec::new();
-    if let Some(listener) = api_listener {
+    let optional = [
+        (api_listener, "api", Side::Proxy(proxy::Listener::Api)),
+        (grpc_listener, "ext_authz gRPC", Side::ExtAuthzGrpc),
+        (http_listener, "ext_authz HTTP", Side::ExtAuthzHttp),
+    ];
+    for (listener, what, side) in optional {
+        let Some(listener) = listener else { continue };
         let addr = listener.local_addr()?;
-        servers.push(tokio::spawn(proxy::serve_until(
-            listener,
-            state.clone(),
-            proxy::Listener::Api,
-            stopped(stop_rx.clone()),
-        )));
-        say(format!("api listening on {addr}"));
-    }
-    if let Some(listener) = grpc_listener {
-        let addr = listener.local_addr()?;
-        servers.push(tokio::spawn(crate::extauthz::grpc::serve_until(
-            listener,
-            state.clone(),
-            stopped(stop_rx.clone()),
-        )));
-        say(format!("ext_authz gRPC listening on {addr}"));
-    }
-    if let Some(listener) = http_listener {
-        let addr = listener.local_addr()?;
-        servers.push(tokio::spawn(crate::extauthz::http_service::serve_until(
-            listener,
-            state.clone(),
-            stopped(stop_rx.clone()),
-        )));
-        say(format!("ext_authz HTTP listening on {addr}"));
+        let (state, stop) = (state.clone(), stopped(stop_rx.clone()));
+        servers.push(match side {
+            Side::Proxy(kind) => tokio::spawn(proxy::serve_until(listener, state, kind, stop)),
+            Side::ExtAuthzGrpc => {
+                tokio::spawn(crate::extauthz::grpc::serve_until(listener, state, stop))
+            }
+            Side::ExtAuthzHttp => tokio::spawn(crate::extauthz::http_service::serve_until(
+                listener, state, stop,
+            )),
+        });
+        say(format!("{what} listening on {addr}"));
     }
     servers.push(tokio::spawn(proxy::serve_until(
         proxy_listener,
@@ -397,6 +389,13 @@ async fn serve(
     let _ = closing.await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// What an optional listener serves.
+enum Side {
+    Proxy(proxy::Listener),
+    ExtAuthzGrpc,
+    ExtAuthzHttp,
 }
 
 /// How long open calls may take to finish after SIGTERM.

@@ -15,7 +15,7 @@ use envoy_types::pb::envoy::service::auth::v3::{
 use serde_json::Value;
 
 use crate::audit::records;
-use crate::proxy::{error_code, send_raw, signed_headers};
+use crate::proxy::{error_code, send_raw, signed_headers, RawResponse};
 use crate::support::Tollgate;
 
 /// One request, signed (or not) for the proxy's address.
@@ -156,16 +156,9 @@ fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
-fn via_proxy(tg: &Tollgate, c: &Case) -> Seen {
-    let r = send_raw(&tg.proxy_addr, c.method, c.path, &c.headers, &c.body);
+/// What an HTTP response says; `principal` and `request_id` as the listener reports them.
+fn seen(r: &RawResponse, principal: Option<String>, request_id: Option<&str>) -> Seen {
     let allowed = r.status == 200;
-    let principal = allowed.then(|| {
-        let echo: Value = serde_json::from_str(&r.body).unwrap();
-        echo["headers"]["x-tollgate-principal-arn"][0]
-            .as_str()
-            .map(str::to_owned)
-            .unwrap_or_else(|| panic!("echo saw no principal: {}", r.body))
-    });
     Seen {
         allowed,
         status: r.status,
@@ -176,8 +169,20 @@ fn via_proxy(tg: &Tollgate, c: &Case) -> Seen {
             r.header("content-type").unwrap_or("").to_owned()
         },
         principal,
-        request_id: r.header("x-amzn-requestid").unwrap_or("").to_owned(),
+        request_id: request_id.unwrap_or("").to_owned(),
     }
+}
+
+fn via_proxy(tg: &Tollgate, c: &Case) -> Seen {
+    let r = send_raw(&tg.proxy_addr, c.method, c.path, &c.headers, &c.body);
+    let principal = (r.status == 200).then(|| {
+        let echo: Value = serde_json::from_str(&r.body).unwrap();
+        echo["headers"]["x-tollgate-principal-arn"][0]
+            .as_str()
+            .map(str::to_owned)
+            .unwrap_or_else(|| panic!("echo saw no principal: {}", r.body))
+    });
+    seen(&r, principal, r.header("x-amzn-requestid"))
 }
 
 fn via_http_service(tg: &Tollgate, c: &Case) -> Seen {
@@ -190,24 +195,16 @@ fn via_http_service(tg: &Tollgate, c: &Case) -> Seen {
         c.name,
         r.body
     );
-    Seen {
-        allowed,
-        status: r.status,
-        code: error_code(&r.body).to_owned(),
-        content_type: if allowed {
-            String::new()
-        } else {
-            r.header("content-type").unwrap_or("").to_owned()
-        },
-        principal: r.header("x-tollgate-principal-arn").map(str::to_owned),
-        request_id: if allowed {
-            r.header("x-tollgate-request-id")
-        } else {
-            r.header("x-amzn-requestid")
-        }
-        .unwrap_or("")
-        .to_owned(),
-    }
+    let id = if allowed {
+        r.header("x-tollgate-request-id")
+    } else {
+        r.header("x-amzn-requestid")
+    };
+    seen(
+        &r,
+        r.header("x-tollgate-principal-arn").map(str::to_owned),
+        id,
+    )
 }
 
 /// The `CheckRequest` Envoy sends for `c` (with `with_request_body`, as Envoy 1.40 fills it).
