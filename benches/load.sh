@@ -35,16 +35,8 @@ CLK_TCK=$(getconf CLK_TCK)
 
 die() { echo "load.sh: $*" >&2; exit 1; }
 
-if [[ $(nproc) -lt 2 ]]; then die "needs at least 2 cores (wrk + upstream on core 0, proxy on core 1)"; fi
-command -v taskset >/dev/null || die "taskset (util-linux) is required"
-command -v curl >/dev/null || die "curl is required"
-if ! command -v wrk >/dev/null; then
-    echo "== installing wrk (apt-get)"
-    if ! apt-get install -y wrk >/dev/null 2>&1; then
-        apt-get update >/dev/null && apt-get install -y wrk >/dev/null
-    fi
-    command -v wrk >/dev/null || die "could not install wrk"
-fi
+source benches/load_common.sh
+require_load_tools "wrk + upstream on core 0, proxy on core 1"
 
 if [[ ${1:-} != "--no-build" ]]; then
     echo "== building release binaries (no-op when up to date)"
@@ -82,25 +74,6 @@ LIMIT=$(( 60 + REPS * (3 + ${AUDIT:-0}) * (DURATION + 2) + 4 * WARMUP + (${PERF_
 ) &
 WATCHDOG=$!
 
-# Waits for "<prefix> ADDR" in a log file and prints ADDR.
-wait_addr() {
-    local log=$1 prefix=$2 pid=$3 i
-    for i in $(seq 1 100); do
-        if addr=$(grep -m1 -o "$prefix [0-9.:]*" "$log" 2>/dev/null); then
-            echo "${addr##* }"
-            return 0
-        fi
-        kill -0 "$pid" 2>/dev/null || { cat "$log" >&2; die "process $pid exited before listening"; }
-        sleep 0.1
-    done
-    cat "$log" >&2
-    die "timed out waiting for '$prefix' in $log"
-}
-
-# utime+stime of a process, in clock ticks.
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-# "busy steal total" jiffies of cpu1 from /proc/stat.
-cpu1_stat() { awk '$1=="cpu1" {busy=$2+$3+$4+$7+$8; print busy, $9, busy+$5+$6+$9}' /proc/stat; }
 
 # --- processes --------------------------------------------------------------------------------
 echo "== starting echo upstream (core 0), passthrough (core 1), tollgate (core 1)"
@@ -113,69 +86,7 @@ PASS_PID=$!; PIDS+=("$PASS_PID")
 PASS_ADDR=$(wait_addr "$TMP/pass.log" "passthrough listening on" "$PASS_PID")
 
 # A temporary Tollgate config: one user, a fresh key, ten policies, a REST route mapping.
-KEYS=$("$BIN" keys create)
-AKID=$(sed -n 's/^access_key_id = "\(.*\)"$/\1/p' <<<"$KEYS")
-SECRET=$(sed -n 's/^secret_access_key = "\(.*\)"$/\1/p' <<<"$KEYS")
-[[ -n $AKID && -n $SECRET ]] || die "could not parse 'tollgate keys create' output"
-# Ten managed policies with 50 statements in all (conditions, wildcards, a Deny), one of which
-# allows the request: authentication + authorization as a real principal would see it.
-POLICY_NAMES=()
-POLICIES_TOML=""
-for i in $(seq 0 9); do
-    POLICY_NAMES+=("\"Team$i\"")
-    widget=$((i * 1000)); [[ $i == 2 ]] && widget=1234
-    cat >"$TMP/team$i.json" <<EOF
-{ "Version": "2012-10-17", "Statement": [
-  { "Sid": "Read$i", "Effect": "Allow", "Action": ["svc$i:Get*", "svc$i:List*"], "Resource": "arn:aws:svc$i:*:123456789012:thing/*",
-    "Condition": { "StringEquals": { "aws:PrincipalTag/team": "load" } } },
-  { "Sid": "Write$i", "Effect": "Allow", "Action": ["svc$i:Put*", "svc$i:Delete*"], "Resource": "arn:aws:svc$i:*:123456789012:thing/\${aws:username}/*" },
-  { "Sid": "Net$i", "Effect": "Deny", "Action": "svc$i:*", "Resource": "*", "Condition": { "NotIpAddress": { "aws:SourceIp": ["127.0.0.0/8", "10.0.0.0/8"] } } },
-  { "Sid": "Tags$i", "Effect": "Allow", "Action": "svc$i:TagResource", "Resource": "*", "Condition": { "ForAllValues:StringEquals": { "aws:TagKeys": ["team", "cost"] } } },
-  { "Sid": "Widgets$i", "Effect": "Allow", "Action": "widgets:GetWidget", "Resource": "arn:aws:widgets:us-east-1:123456789012:widget/$widget",
-    "Condition": { "Bool": { "aws:SecureTransport": "false" }, "IpAddress": { "aws:SourceIp": "127.0.0.0/8" } } }
-] }
-EOF
-    POLICIES_TOML+="[[policies]]"$'\n'"name = \"Team$i\""$'\n'"file = \"team$i.json\""$'\n\n'
-done
-# AUTHZ=0 measures authentication alone: a mapping without routes that lets authenticated calls
-# through (`unmatched = "authenticated"`), so no policy is evaluated.
-if [[ ${AUTHZ:-1} == 0 ]]; then
-    MAPPING=$'[[mappings]]\nservice = "execute-api"\nmode = "rest"\nunmatched = "authenticated"'
-else
-    MAPPING=$'[[mappings]]\nservice = "execute-api"\nmode = "rest"\n\n[[mappings.routes]]\nmethod = "GET"\npath = "/api/v1/widgets/{id}"\naction = "widgets:GetWidget"\nresource = "arn:aws:widgets:${region}:${account}:widget/{id}"'
-fi
-cat >"$TMP/tollgate.toml" <<EOF
-secrets_file = "tollgate.secrets.toml"
-
-[auth]
-regions = ["us-east-1"]
-services = ["execute-api"]
-
-[listeners]
-proxy = "127.0.0.1:0"
-admin = "127.0.0.1:0"
-
-[upstream]
-url = "http://$ECHO_ADDR"
-
-[[accounts]]
-id = "123456789012"
-name = "load"
-
-$POLICIES_TOML
-[[users]]
-name = "loadgen"
-policies = [$(IFS=,; echo "${POLICY_NAMES[*]}")]
-tags = { team = "load" }
-
-[[users.access_keys]]
-id = "$AKID"
-
-$MAPPING
-EOF
-printf '[access_keys]\n%s = "%s"\n' "$AKID" "$SECRET" >"$TMP/tollgate.secrets.toml"
-chmod 600 "$TMP/tollgate.secrets.toml"
-"$BIN" check --config "$TMP/tollgate.toml" >/dev/null || die "generated config refused (see above)"
+write_load_config "$TMP" "$BIN" "$ECHO_ADDR" "${AUTHZ:-1}" ""
 
 RUST_LOG=warn taskset -c 1 "$BIN" serve --config "$TMP/tollgate.toml" >"$TMP/tollgate.log" 2>&1 &
 TG_PID=$!; PIDS+=("$TG_PID")
@@ -224,13 +135,6 @@ echo "   echo $ECHO_ADDR (pid $ECHO_PID), passthrough $PASS_ADDR (pid $PASS_PID)
 echo "   signed request accepted (200), unsigned refused (403)"
 
 # --- load -------------------------------------------------------------------------------------
-# to_us VALUE: wrk latency ("521.00us", "1.23ms", "2.00s") → µs.
-to_us() {
-    awk -v v="$1" 'BEGIN {
-        n = v + 0
-        if (v ~ /us$/) print n; else if (v ~ /ms$/) print n * 1000; else if (v ~ /s$/) print n * 1000000; else print n
-    }'
-}
 
 RESULTS="$TMP/results.tsv"
 : >"$RESULTS"
