@@ -121,7 +121,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             };
             runtime()?.block_on(serve(
                 snapshot,
-                config.is_none(),
+                crate::reload::source(config.as_deref()),
                 [
                     proxy_listen,
                     admin_listen,
@@ -238,7 +238,7 @@ fn say(line: impl AsRef<str>) {
 
 async fn serve(
     mut snapshot: Snapshot,
-    demo: bool,
+    source: crate::reload::Source,
     [proxy_listen, admin_listen, api_listen, grpc_listen, http_listen]: [Option<SocketAddr>; 5],
 ) -> anyhow::Result<()> {
     if let Some(a) = proxy_listen {
@@ -256,6 +256,7 @@ async fn serve(
     if let Some(a) = http_listen {
         snapshot.listeners.ext_authz_http = Some(a);
     }
+    let signals = crate::reload::Signals::install();
     let metrics = Metrics::new().context("cannot register metrics")?;
     let health = Arc::new(Health::default());
 
@@ -308,7 +309,6 @@ async fn serve(
         for (provider, e) in v.refresh_all().await {
             tracing::warn!(%provider, error = %e, "OIDC provider keys could not be loaded");
         }
-        let _ = v.spawn_refresh_tasks();
     }
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
@@ -335,6 +335,7 @@ async fn serve(
         });
         say(format!("{what} listening on {addr}"));
     }
+    let reload_state = state.clone();
     servers.push(tokio::spawn(proxy::serve_until(
         proxy_listener,
         state,
@@ -360,7 +361,7 @@ async fn serve(
             tracing::warn!("no [audit] sinks are configured: calls are not recorded");
         }
     }
-    if demo {
+    if matches!(source, crate::reload::Source::Demo) {
         print_demo(
             proxy_addr,
             admin_addr,
@@ -368,9 +369,16 @@ async fn serve(
         );
     }
     health.set_ready(generation);
+    let watcher = tokio::spawn(crate::reload::watch(
+        source,
+        signals,
+        reload_state,
+        health.clone(),
+    ));
     tracing::info!(%proxy_addr, %admin_addr, generation, "tollgate ready");
     shutdown_signal().await;
     health.set_not_ready();
+    watcher.abort();
     tracing::info!("shutting down: draining open calls");
     let _ = stop_tx.send(true);
     let drain = async {

@@ -23,6 +23,7 @@ pub mod extauthz;
 pub mod import;
 pub mod policy;
 pub mod proxy;
+pub mod reload;
 pub mod sigv4;
 pub mod simulate;
 pub mod sts;

@@ -29,6 +29,8 @@ pub struct Metrics {
     pub cache_misses: IntCounter,
     /// `tollgate_config_generation`.
     pub config_generation: IntGauge,
+    /// `tollgate_config_reloads_total{result}`: `success`, `failure` (the old config kept).
+    pub config_reloads: IntCounterVec,
     /// `tollgate_audit_records_written_total{sink}`.
     pub audit_written: IntCounterVec,
     /// `tollgate_audit_queue_depth`: records waiting for the writer.
@@ -96,6 +98,14 @@ impl Metrics {
             "tollgate_config_generation",
             "Generation of the configuration in use.",
         )?;
+        let config_reloads = IntCounterVec::new(
+            Opts::new(
+                "tollgate_config_reloads_total",
+                "Configuration reloads (SIGHUP or a changed file), by result: success, or \
+                 failure (the new configuration was refused; the old one keeps serving).",
+            ),
+            &["result"],
+        )?;
         let audit_written = IntCounterVec::new(
             Opts::new(
                 "tollgate_audit_records_written_total",
@@ -140,6 +150,10 @@ impl Metrics {
         registry.register(Box::new(cache_hits.clone()))?;
         registry.register(Box::new(cache_misses.clone()))?;
         registry.register(Box::new(config_generation.clone()))?;
+        registry.register(Box::new(config_reloads.clone()))?;
+        for result in ["success", "failure"] {
+            config_reloads.with_label_values(&[result]);
+        }
         // Pre-create the common series so dashboards see zeros rather than gaps.
         let allowed = requests.with_label_values(&["allowed", "none"]);
         let allowed_duration = duration.with_label_values(&["allowed"]);
@@ -154,6 +168,7 @@ impl Metrics {
             cache_hits,
             cache_misses,
             config_generation,
+            config_reloads,
             audit_written,
             audit_queue_depth,
             audit_dropped,

@@ -58,3 +58,6 @@ mod extauthz;
 
 #[path = "it/envoy.rs"]
 mod envoy;
+
+#[path = "it/reload.rs"]
+mod reload;

@@ -67,6 +67,9 @@ pub struct Snapshot {
     pub audit: AuditSettings,
     /// Envoy ext_authz settings (`[ext_authz]`).
     pub ext_authz: ExtAuthzSettings,
+    /// The files this snapshot was built from (the config file first, then the policy, secrets
+    /// and key files it names): what a reload watches. Empty for the embedded demo.
+    pub sources: Vec<std::path::PathBuf>,
     index: Index,
 }
 
@@ -553,7 +556,9 @@ pub fn load_str(text: &str, source: Source<'_>, generation: u64) -> Result<Snaps
 fn load_with(text: &str, origin: &Origin<'_>, generation: u64) -> Result<Snapshot, ConfigError> {
     let raw = schema::parse(text, origin.label()).map_err(|f| ConfigError::Invalid(vec![f]))?;
     let validated = validate::validate(raw, origin).map_err(ConfigError::Invalid)?;
-    Ok(validate::compile(validated, generation))
+    let mut snapshot = validate::compile(validated, generation);
+    snapshot.sources = origin.files_read();
+    Ok(snapshot)
 }
 
 /// The built-in demo (`config/demo.toml`, its secrets and policies, embedded in the binary).

@@ -16,6 +16,8 @@ pub(crate) fn process_env(name: &str) -> Option<OsString> {
 pub(crate) struct Origin<'a> {
     label: String,
     kind: Kind<'a>,
+    /// Every file read from disk, the config file first: what a reload watches.
+    read: std::cell::RefCell<Vec<PathBuf>>,
 }
 
 enum Kind<'a> {
@@ -35,6 +37,7 @@ impl<'a> Origin<'a> {
         Self {
             label: path.display().to_string(),
             kind: Kind::Disk { dir, env },
+            read: std::cell::RefCell::new(vec![path.to_path_buf()]),
         }
     }
 
@@ -43,6 +46,19 @@ impl<'a> Origin<'a> {
         Self {
             label: format!("{name} (embedded)"),
             kind: Kind::Embedded { files },
+            read: std::cell::RefCell::new(Vec::new()),
+        }
+    }
+
+    /// The files read from disk so far, the config file first.
+    pub(crate) fn files_read(&self) -> Vec<PathBuf> {
+        self.read.borrow().clone()
+    }
+
+    fn note_read(&self, path: &Path) {
+        let mut read = self.read.borrow_mut();
+        if !read.iter().any(|p| p == path) {
+            read.push(path.to_path_buf());
         }
     }
 
@@ -71,8 +87,12 @@ impl<'a> Origin<'a> {
     /// Reads a referenced text file (a policy document). The error says what went wrong.
     pub(crate) fn read_text(&self, reference: &str) -> Result<String, String> {
         match &self.kind {
-            Kind::Disk { dir, .. } => std::fs::read_to_string(dir.join(reference))
-                .map_err(|e| format!("cannot read `{}`: {e}", self.file_label(reference))),
+            Kind::Disk { dir, .. } => {
+                let path = dir.join(reference);
+                self.note_read(&path);
+                std::fs::read_to_string(&path)
+                    .map_err(|e| format!("cannot read `{}`: {e}", self.file_label(reference)))
+            }
             Kind::Embedded { files } => embedded(files, reference)
                 .map(str::to_owned)
                 .ok_or_else(|| format!("`{reference}` is not an embedded file")),
@@ -85,6 +105,7 @@ impl<'a> Origin<'a> {
         match &self.kind {
             Kind::Disk { dir, .. } => {
                 let path = dir.join(reference);
+                self.note_read(&path);
                 let label = path.display().to_string();
                 let mut file = std::fs::File::open(&path).map_err(|e| {
                     format!(

@@ -175,6 +175,7 @@ pub(crate) fn compile(v: Validated, generation: u64) -> Snapshot {
         sts: v.sts,
         audit: v.audit,
         ext_authz: v.ext_authz,
+        sources: Vec::new(),
         index,
     }
 }

@@ -100,7 +100,7 @@ fn element<'a>(xml: &'a str, name: &str) -> &'a str {
 }
 
 /// The value of the metric line starting with `name` on the admin listener.
-fn metric(tg: &Tollgate, name: &str) -> Option<f64> {
+pub(crate) fn metric(tg: &Tollgate, name: &str) -> Option<f64> {
     let r = send_raw(
         &tg.admin_addr,
         "GET",

@@ -86,7 +86,12 @@ impl Envoy {
         let child = Command::new(&envoy_bin)
             .arg("-c")
             .arg(&config)
-            .args(["--use-dynamic-base-id", "--disable-hot-restart", "--log-level", "warn"])
+            .args([
+                "--use-dynamic-base-id",
+                "--disable-hot-restart",
+                "--log-level",
+                "warn",
+            ])
             .stdin(Stdio::null())
             .stdout(std::fs::File::create(&access_log).unwrap())
             .stderr(std::fs::File::create(dir.path().join("envoy.err")).unwrap())

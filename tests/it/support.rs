@@ -188,6 +188,11 @@ impl Tollgate {
         tollgate
     }
 
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// `http://` URL of the proxy listener.
     pub fn proxy_url(&self) -> String {
         format!("http://{}", self.proxy_addr)
