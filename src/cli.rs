@@ -19,6 +19,10 @@ use crate::telemetry::{self, Health, Metrics};
 #[derive(Debug, Parser)]
 #[command(name = "tollgate", version, about)]
 pub struct Cli {
+    /// Log format on stderr: `text` (default) or `json` (one object per line). `RUST_LOG`
+    /// filters (default `info`).
+    #[arg(long, global = true, value_enum, default_value_t = crate::telemetry::LogFormat::Text)]
+    pub log_format: crate::telemetry::LogFormat,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,

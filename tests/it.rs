@@ -61,3 +61,6 @@ mod envoy;
 
 #[path = "it/reload.rs"]
 mod reload;
+
+#[path = "it/logs.rs"]
+mod logs;

@@ -302,12 +302,7 @@ impl Deferred for Facts {
             .find_map(|r| r.account_id.clone())
             .or_else(|| principal_account.map(|a| Arc::from(a.as_str())))
             .unwrap_or_else(|| Arc::from(default_account));
-        f.detail.mode = Some(match f.listener {
-            Listener::Proxy => "proxy",
-            Listener::Api => "api",
-            Listener::ExtAuthzGrpc => "extauthz-grpc",
-            Listener::ExtAuthzHttp => "extauthz-http",
-        });
+        f.detail.mode = Some(f.listener.as_str());
         Event {
             event_time: f.event_time,
             event_id: super::gate::random_uuid(),

@@ -96,6 +96,7 @@ pub(crate) struct Gate<'a> {
     close_on_refusal: bool,
     /// `aws:SourceIp`.
     pub(crate) client_ip: IpAddr,
+    listener: Listener,
     /// The call's audit record in the making.
     pub(crate) draft: Draft<'a>,
 }
@@ -155,6 +156,7 @@ impl<'a> Gate<'a> {
             protocol,
             close_on_refusal,
             client_ip,
+            listener,
             draft,
         })
     }
@@ -219,7 +221,13 @@ impl<'a> Gate<'a> {
             Fault::Internal => "error",
         };
         match err.fault {
-            Fault::Client => tracing::debug!(code = err.code, %request_id, "request refused"),
+            Fault::Client => tracing::info!(
+                code = err.code,
+                status = err.status.as_u16(),
+                %request_id,
+                listener = self.listener.as_str(),
+                "request refused"
+            ),
             Fault::Upstream => {
                 tracing::warn!(code = err.code, %request_id, message = %err.message, "upstream failure")
             }

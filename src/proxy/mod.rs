@@ -136,6 +136,18 @@ pub enum Listener {
     ExtAuthzHttp,
 }
 
+impl Listener {
+    /// The listener's name in logs and audit records.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Listener::Proxy => "proxy",
+            Listener::Api => "api",
+            Listener::ExtAuthzGrpc => "extauthz-grpc",
+            Listener::ExtAuthzHttp => "extauthz-http",
+        }
+    }
+}
+
 impl ProxyState {
     /// The formatted time strings for `now` (epoch seconds), rebuilt once per second.
     pub fn clock(&self, now: i64) -> Arc<crate::authz::ClockStrings> {
