@@ -64,3 +64,6 @@ mod reload;
 
 #[path = "it/logs.rs"]
 mod logs;
+
+#[path = "it/limits.rs"]
+mod limits;

@@ -67,6 +67,8 @@ pub struct Snapshot {
     pub audit: AuditSettings,
     /// Envoy ext_authz settings (`[ext_authz]`).
     pub ext_authz: ExtAuthzSettings,
+    /// Connection and request limits (`[limits]`).
+    pub limits: Limits,
     /// The files this snapshot was built from (the config file first, then the policy, secrets
     /// and key files it names): what a reload watches. Empty for the embedded demo.
     pub sources: Vec<std::path::PathBuf>,
@@ -243,6 +245,38 @@ pub struct Listeners {
     pub ext_authz_grpc: Option<SocketAddr>,
     /// Envoy ext_authz, HTTP-service mode (`127.0.0.1:9192` in the demo). Off unless configured.
     pub ext_authz_http: Option<SocketAddr>,
+}
+
+/// Connection and request limits (`[limits]`). The connection limits (everything but
+/// `max_body_bytes`) are bound when the listeners start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Time a client has to send a request's whole head (HTTP/1; slowloris). Default 10 s.
+    pub header_read_timeout: Duration,
+    /// Largest request head (request line and headers), HTTP/1 and HTTP/2; at least 8 KiB.
+    /// Default 64 KiB; larger → 431.
+    pub max_header_bytes: u32,
+    /// Most headers in a request (HTTP/1). Default 100; more → 431.
+    pub max_headers: usize,
+    /// Open connections per listener. Default 10,000; beyond, a new connection gets 503
+    /// `ServiceUnavailable` and is closed.
+    pub max_connections: usize,
+    /// Largest request body (its `Content-Length`, or an aws-chunked body's
+    /// `x-amz-decoded-content-length`). Default 5 GiB (S3's single-PUT limit); larger → 413
+    /// `EntityTooLarge`.
+    pub max_body_bytes: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            header_read_timeout: Duration::from_secs(10),
+            max_header_bytes: 64 * 1024,
+            max_headers: 100,
+            max_connections: 10_000,
+            max_body_bytes: 5 * 1024 * 1024 * 1024,
+        }
+    }
 }
 
 /// Envoy ext_authz settings (`[ext_authz]`).

@@ -43,6 +43,19 @@ pub(crate) struct RawConfig {
     pub(crate) audit: Option<RawAudit>,
     #[serde(default)]
     pub(crate) ext_authz: RawExtAuthz,
+    #[serde(default)]
+    pub(crate) limits: RawLimits,
+}
+
+/// `[limits]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawLimits {
+    pub(crate) header_read_timeout_ms: Option<u64>,
+    pub(crate) max_header_bytes: Option<u64>,
+    pub(crate) max_headers: Option<u64>,
+    pub(crate) max_connections: Option<u64>,
+    pub(crate) max_body_bytes: Option<u64>,
 }
 
 /// `[ext_authz]`.

@@ -48,6 +48,7 @@ pub(crate) struct Validated {
     sts: Option<StsSettings>,
     audit: super::AuditSettings,
     ext_authz: super::ExtAuthzSettings,
+    limits: super::Limits,
     warnings: Vec<Finding>,
 }
 
@@ -97,6 +98,7 @@ pub(crate) fn validate(raw: RawConfig, origin: &Origin<'_>) -> Result<Validated,
     let sts = check.sts(raw.sts, raw.oidc_providers, &secrets_file, &users, &roles);
     let audit = check.audit(raw.audit, &secrets_file);
     let ext_authz = check.ext_authz(raw.ext_authz);
+    let limits = check.limits(raw.limits);
     match (check.findings.is_empty(), auth, upstream, audit) {
         (true, Some(auth), Some(upstream), Some(audit)) => Ok(Validated {
             auth,
@@ -112,6 +114,7 @@ pub(crate) fn validate(raw: RawConfig, origin: &Origin<'_>) -> Result<Validated,
             sts,
             audit,
             ext_authz,
+            limits,
             warnings: check.warnings,
         }),
         _ => Err(check.findings),
@@ -175,6 +178,7 @@ pub(crate) fn compile(v: Validated, generation: u64) -> Snapshot {
         sts: v.sts,
         audit: v.audit,
         ext_authz: v.ext_authz,
+        limits: v.limits,
         sources: Vec::new(),
         index,
     }
@@ -374,6 +378,58 @@ impl Check<'_> {
             set.insert(name);
         }
         set
+    }
+
+    fn limits(&mut self, raw: super::schema::RawLimits) -> super::Limits {
+        let d = super::Limits::default();
+        let mut within =
+            |key: &str, value: Option<u64>, min: u64, max: u64, default: u64| match value {
+                Some(v) if v < min || v > max => {
+                    self.at(
+                        format!("limits.{key}"),
+                        format!("{v} is out of range: {min} to {max}"),
+                    );
+                    default
+                }
+                Some(v) => v,
+                None => default,
+            };
+        let timeout = within(
+            "header_read_timeout_ms",
+            raw.header_read_timeout_ms,
+            1,
+            3_600_000,
+            u64::try_from(d.header_read_timeout.as_millis()).unwrap_or(10_000),
+        );
+        let header_bytes = within(
+            "max_header_bytes",
+            raw.max_header_bytes,
+            8192,
+            16 * 1024 * 1024,
+            u64::from(d.max_header_bytes),
+        );
+        let headers = within("max_headers", raw.max_headers, 1, 10_000, 100);
+        let connections = within(
+            "max_connections",
+            raw.max_connections,
+            1,
+            10_000_000,
+            10_000,
+        );
+        let body = within(
+            "max_body_bytes",
+            raw.max_body_bytes,
+            1,
+            u64::MAX,
+            d.max_body_bytes,
+        );
+        super::Limits {
+            header_read_timeout: std::time::Duration::from_millis(timeout),
+            max_header_bytes: u32::try_from(header_bytes).unwrap_or(d.max_header_bytes),
+            max_headers: usize::try_from(headers).unwrap_or(d.max_headers),
+            max_connections: usize::try_from(connections).unwrap_or(d.max_connections),
+            max_body_bytes: body,
+        }
     }
 
     fn ext_authz(&mut self, raw: super::schema::RawExtAuthz) -> super::ExtAuthzSettings {

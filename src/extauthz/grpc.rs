@@ -67,9 +67,12 @@ pub async fn serve_until(
     stop: impl std::future::Future<Output = ()>,
 ) {
     let limit = max_message(&state);
+    let state_limits = state.snapshot.load().limits;
     let service = AuthorizationServer::new(Service::new(state)).max_decoding_message_size(limit);
     let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
+    let limits = state_limits;
     let result = tonic::transport::Server::builder()
+        .http2_max_header_list_size(limits.max_header_bytes)
         .add_service(service)
         .serve_with_incoming_shutdown(incoming, stop)
         .await;

@@ -68,7 +68,8 @@ pub async fn serve_until(
     state: Arc<ProxyState>,
     stop: impl std::future::Future<Output = ()>,
 ) {
-    crate::proxy::serve_connections(listener, stop, move |req, peer| {
+    let limits = state.snapshot.load().limits;
+    crate::proxy::serve_connections(listener, stop, limits, move |req, peer| {
         let state = state.clone();
         async move { handle(&state, req, peer).await }
     })

@@ -355,6 +355,31 @@ pub(crate) fn check_sha256(bytes: &[u8], authd: &Authenticated) -> Result<(), Re
     Ok(())
 }
 
+/// 413 `EntityTooLarge` when the declared body (`Content-Length`, or an aws-chunked body's
+/// `x-amz-decoded-content-length`) is over `[limits] max_body_bytes`.
+pub(crate) fn body_over_limit(headers: &http::HeaderMap, limit: u64) -> Option<AwsError> {
+    let declared = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+    };
+    let len = declared("content-length")
+        .into_iter()
+        .chain(declared("x-amz-decoded-content-length"))
+        .max()?;
+    (len > limit).then(|| {
+        AwsError::client(
+            http::StatusCode::PAYLOAD_TOO_LARGE,
+            "EntityTooLarge",
+            format!(
+                "Your proposed upload exceeds the maximum allowed size: {len} bytes, over the \
+                 limit of {limit}"
+            ),
+        )
+    })
+}
+
 /// The refusal when the signature covers a body the listener was not given.
 pub(crate) fn body_unavailable(protocol_headers: &http::HeaderMap) -> Reject {
     Reject::Aws(AwsError::access_denied(

@@ -181,25 +181,54 @@ pub async fn serve_until(
     kind: Listener,
     stop: impl std::future::Future<Output = ()>,
 ) {
-    serve_connections(listener, stop, move |req, peer| {
+    let limits = state.snapshot.load().limits;
+    serve_connections(listener, stop, limits, move |req, peer| {
         let state = state.clone();
         async move { handle(&state, req, peer, kind).await }
     })
     .await;
 }
 
+/// The answer to a connection over `max_connections`, written before closing it.
+fn over_capacity_response() -> Vec<u8> {
+    let body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>ServiceUnavailable</Code>\
+        <Message>Too many open connections; retry later.</Message></Error>";
+    format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/xml\r\n\
+         retry-after: 1\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
 /// Accepts connections on `listener` and serves each (HTTP/1.1, or HTTP/2 with prior
 /// knowledge) with `handler` until `stop` completes; then drains as [`serve_until`] says.
+/// `limits` bound the request head (size, header count, the time to send it) and the number of
+/// open connections: beyond it a new connection is answered 503 and closed.
 pub async fn serve_connections<F, Fut>(
     listener: tokio::net::TcpListener,
     stop: impl std::future::Future<Output = ()>,
+    limits: crate::config::Limits,
     handler: F,
 ) where
     F: Fn(hyper::Request<hyper::body::Incoming>, SocketAddr) -> Fut + Clone + Send + Sync + 'static,
     Fut: std::future::Future<Output = hyper::Response<BoxBody>> + Send + 'static,
 {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .max_headers(limits.max_headers)
+        // The read buffer bounds the head: a longer one gets 431. (hyper's minimum is 8 KiB,
+        // which the configuration enforces.)
+        .max_buf_size(usize::try_from(limits.max_header_bytes.max(8192)).unwrap_or(8192));
+    builder
+        .http2()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .max_header_list_size(limits.max_header_bytes);
+    let open = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
     let mut stop = std::pin::pin!(stop);
     loop {
         let (stream, peer) = tokio::select! {
@@ -214,6 +243,20 @@ pub async fn serve_connections<F, Fut>(
             () = stop.as_mut() => break,
         };
         let _ = stream.set_nodelay(true);
+        let Ok(permit) = open.clone().try_acquire_owned() else {
+            tracing::warn!(%peer, "connection refused: max_connections reached");
+            tokio::spawn(async move {
+                use tokio::io::AsyncWriteExt;
+                let mut stream = stream;
+                let _ = tokio::time::timeout(
+                    std::time::Duration::from_secs(1),
+                    stream.write_all(&over_capacity_response()),
+                )
+                .await;
+                let _ = stream.shutdown().await;
+            });
+            continue;
+        };
         let handler = handler.clone();
         let svc = hyper::service::service_fn(move |req| {
             let response = handler(req, peer);
@@ -228,6 +271,7 @@ pub async fn serve_connections<F, Fut>(
             if let Err(e) = conn.await {
                 tracing::debug!(error = %e, %peer, "connection ended with an error");
             }
+            drop(permit);
         });
     }
     drop(listener);

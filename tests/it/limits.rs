@@ -1,0 +1,165 @@
+//! Limits of the real binary: a slow request head (slowloris) is cut at
+//! `header_read_timeout_ms`, an oversized head gets 431, an oversized body 413
+//! `EntityTooLarge`, connections over `max_connections` 503 — and Tollgate keeps serving other
+//! clients throughout.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use aws_sigv4::http_request::SignableBody;
+
+use crate::proxy::{error_code, send_raw, signed_headers, write_config, KEY_ID, SECRET};
+use crate::support::Tollgate;
+
+fn start(limits: &str) -> (Tollgate, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        "builtin:echo",
+        &format!("\n[limits]\n{limits}\n"),
+        5000,
+    );
+    let tg = Tollgate::start(&["serve", "--config", &config], true);
+    (tg, dir)
+}
+
+/// A correctly signed GET: Tollgate still answers other clients.
+fn still_serving(tg: &Tollgate) {
+    let url = format!("{}/orders/1", tg.proxy_url());
+    let headers = signed_headers(
+        "GET",
+        &url,
+        "execute-api",
+        SignableBody::Bytes(b""),
+        &[],
+        (KEY_ID, SECRET),
+    );
+    let r = send_raw(&tg.proxy_addr, "GET", "/orders/1", &headers, b"");
+    assert_eq!(r.status, 200, "{}", r.body);
+}
+
+/// Reads until the peer closes (or `limit` passes); returns what arrived and whether it closed.
+fn read_until_closed(s: &mut TcpStream, limit: Duration) -> (String, bool) {
+    s.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let started = Instant::now();
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    while started.elapsed() < limit {
+        match s.read(&mut buf) {
+            Ok(0) => return (String::from_utf8_lossy(&out).into_owned(), true),
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut => {}
+            Err(_) => return (String::from_utf8_lossy(&out).into_owned(), true),
+        }
+    }
+    (String::from_utf8_lossy(&out).into_owned(), false)
+}
+
+#[test]
+fn slow_heads_are_cut_and_oversized_heads_and_bodies_refused() {
+    let (tg, _dir) =
+        start("header_read_timeout_ms = 500\nmax_header_bytes = 8192\nmax_body_bytes = 1000");
+
+    // Slowloris: half a request head, then nothing. The connection is closed at the timeout;
+    // meanwhile other clients are served.
+    let mut slow = TcpStream::connect(&tg.proxy_addr).unwrap();
+    slow.write_all(b"GET /orders/1 HTTP/1.1\r\nhost: x\r\nx-slow: 1\r\n")
+        .unwrap();
+    still_serving(&tg);
+    let (_, closed) = read_until_closed(&mut slow, Duration::from_secs(15));
+    assert!(
+        closed,
+        "a request head left unfinished must not hold its connection"
+    );
+    still_serving(&tg);
+
+    // A head over max_header_bytes: 431.
+    let big = vec![("x-big".to_owned(), "a".repeat(10_000))];
+    let r = send_raw(&tg.proxy_addr, "GET", "/orders/1", &big, b"");
+    assert_eq!(r.status, 431, "{}", r.head);
+    still_serving(&tg);
+
+    // A body over max_body_bytes, refused before it is read: 413 EntityTooLarge.
+    let url = format!("{}/orders", tg.proxy_url());
+    let body = vec![b'x'; 2000];
+    let headers = signed_headers(
+        "POST",
+        &url,
+        "execute-api",
+        SignableBody::Bytes(&body),
+        &[],
+        (KEY_ID, SECRET),
+    );
+    let r = send_raw(&tg.proxy_addr, "POST", "/orders", &headers, &body);
+    assert_eq!(
+        (r.status, error_code(&r.body)),
+        (413, "EntityTooLarge"),
+        "{}",
+        r.body
+    );
+    still_serving(&tg);
+}
+
+#[test]
+fn connections_over_the_limit_get_503_and_the_rest_is_served() {
+    let (tg, _dir) = start("max_connections = 3\nheader_read_timeout_ms = 30000");
+    // Three idle connections take every place.
+    let idle: Vec<TcpStream> = (0..3)
+        .map(|_| TcpStream::connect(&tg.proxy_addr).unwrap())
+        .collect();
+    // Wait (bounded) until the third is counted: a fourth is then turned away.
+    let started = Instant::now();
+    let refused = loop {
+        let mut extra = TcpStream::connect(&tg.proxy_addr).unwrap();
+        let (text, closed) = read_until_closed(&mut extra, Duration::from_secs(2));
+        if closed && text.starts_with("HTTP/1.1 503") {
+            break text;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "no 503 while 3 connections are open"
+        );
+    };
+    assert!(
+        refused.contains("<Code>ServiceUnavailable</Code>"),
+        "{refused}"
+    );
+    assert!(
+        refused.to_ascii_lowercase().contains("retry-after: 1"),
+        "{refused}"
+    );
+    // Once they go, new clients are served again.
+    drop(idle);
+    let started = Instant::now();
+    loop {
+        let url = format!("{}/orders/1", tg.proxy_url());
+        let headers = signed_headers(
+            "GET",
+            &url,
+            "execute-api",
+            SignableBody::Bytes(b""),
+            &[],
+            (KEY_ID, SECRET),
+        );
+        let mut s = TcpStream::connect(&tg.proxy_addr).unwrap();
+        let mut head = "GET /orders/1 HTTP/1.1\r\n".to_owned();
+        for (k, v) in &headers {
+            head.push_str(&format!("{k}: {v}\r\n"));
+        }
+        head.push_str("connection: close\r\n\r\n");
+        s.write_all(head.as_bytes()).unwrap();
+        let (text, _) = read_until_closed(&mut s, Duration::from_secs(5));
+        if text.starts_with("HTTP/1.1 200") {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "not served again after the idle connections closed: {text}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
