@@ -1,5 +1,6 @@
-//! The request path: authenticate → (authorize: every authenticated call until the policy engine
-//! lands) → forward, with one AWS-shaped error response per failure.
+//! The proxy's request path: the shared gate ([`super::gate`]: admit → authenticate → STS or
+//! authorize → audit), then the body checks and forwarding, with one AWS-shaped error response
+//! per failure.
 
 use std::net::SocketAddr;
 use std::sync::atomic::AtomicBool;
