@@ -373,6 +373,7 @@ async fn serve(
         );
     }
     health.set_ready(generation);
+    let shutdown_state = reload_state.clone();
     let watcher = tokio::spawn(crate::reload::watch(
         source,
         signals,
@@ -383,21 +384,24 @@ async fn serve(
     shutdown_signal().await;
     health.set_not_ready();
     watcher.abort();
-    tracing::info!("shutting down: draining open calls");
+    let limits = shutdown_state.snapshot.load().limits;
+    drop(shutdown_state);
+    let (drain_timeout, flush_timeout) = (limits.drain_timeout, limits.audit_flush_timeout);
+    tracing::info!(?drain_timeout, "shutting down: draining open calls");
     let _ = stop_tx.send(true);
     let drain = async {
         for server in servers {
             let _ = server.await;
         }
     };
-    if tokio::time::timeout(SHUTDOWN_DRAIN, drain).await.is_err() {
+    if tokio::time::timeout(drain_timeout, drain).await.is_err() {
         tracing::warn!(
-            "calls still open after {SHUTDOWN_DRAIN:?}; exiting without them (their audit \
+            "calls still open after {drain_timeout:?}; exiting without them (their audit \
              records may be missing)"
         );
     }
     // Every call has ended (or the wait timed out): flush and close the audit sinks.
-    let closing = tokio::task::spawn_blocking(move || auditor.shutdown(SHUTDOWN_AUDIT));
+    let closing = tokio::task::spawn_blocking(move || auditor.shutdown(flush_timeout));
     let _ = closing.await;
     tracing::info!("stopped");
     Ok(())
@@ -409,11 +413,6 @@ enum Side {
     ExtAuthzGrpc,
     ExtAuthzHttp,
 }
-
-/// How long open calls may take to finish after SIGTERM.
-const SHUTDOWN_DRAIN: std::time::Duration = std::time::Duration::from_secs(25);
-/// How long the audit sinks may take to flush and close after that.
-const SHUTDOWN_AUDIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Starts the audit writer over the configured sinks.
 fn start_audit(

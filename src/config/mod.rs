@@ -265,6 +265,14 @@ pub struct Limits {
     /// `x-amz-decoded-content-length`). Default 5 GiB (S3's single-PUT limit); larger → 413
     /// `EntityTooLarge`.
     pub max_body_bytes: u64,
+    /// Calls being decided or forwarded at once, all listeners together; beyond it a call gets
+    /// 503 (`SlowDown` for S3, `ServiceUnavailable` otherwise) at once: load shedding. Default
+    /// 4,096.
+    pub max_in_flight: usize,
+    /// After SIGTERM, how long open calls may take to finish. Default 25 s.
+    pub drain_timeout: Duration,
+    /// After that, how long the audit sinks may take to flush and close. Default 30 s.
+    pub audit_flush_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -275,6 +283,9 @@ impl Default for Limits {
             max_headers: 100,
             max_connections: 10_000,
             max_body_bytes: 5 * 1024 * 1024 * 1024,
+            max_in_flight: 4096,
+            drain_timeout: Duration::from_secs(25),
+            audit_flush_timeout: Duration::from_secs(30),
         }
     }
 }

@@ -56,6 +56,9 @@ pub(crate) struct RawLimits {
     pub(crate) max_headers: Option<u64>,
     pub(crate) max_connections: Option<u64>,
     pub(crate) max_body_bytes: Option<u64>,
+    pub(crate) max_in_flight: Option<u64>,
+    pub(crate) drain_timeout_seconds: Option<u64>,
+    pub(crate) audit_flush_timeout_seconds: Option<u64>,
 }
 
 /// `[ext_authz]`.

@@ -423,12 +423,30 @@ impl Check<'_> {
             u64::MAX,
             d.max_body_bytes,
         );
+        let in_flight = within("max_in_flight", raw.max_in_flight, 1, 10_000_000, 4096);
+        let drain = within(
+            "drain_timeout_seconds",
+            raw.drain_timeout_seconds,
+            0,
+            3600,
+            d.drain_timeout.as_secs(),
+        );
+        let flush = within(
+            "audit_flush_timeout_seconds",
+            raw.audit_flush_timeout_seconds,
+            1,
+            3600,
+            d.audit_flush_timeout.as_secs(),
+        );
         super::Limits {
             header_read_timeout: std::time::Duration::from_millis(timeout),
             max_header_bytes: u32::try_from(header_bytes).unwrap_or(d.max_header_bytes),
             max_headers: usize::try_from(headers).unwrap_or(d.max_headers),
             max_connections: usize::try_from(connections).unwrap_or(d.max_connections),
             max_body_bytes: body,
+            max_in_flight: usize::try_from(in_flight).unwrap_or(d.max_in_flight),
+            drain_timeout: std::time::Duration::from_secs(drain),
+            audit_flush_timeout: std::time::Duration::from_secs(flush),
         }
     }
 

@@ -150,6 +150,26 @@ impl AwsError {
         }
     }
 
+    /// 503 when too many calls are in flight (`[limits] max_in_flight`): S3's `SlowDown`, or
+    /// `ServiceUnavailable`.
+    pub fn overloaded(s3: bool) -> Self {
+        let (code, message) = if s3 {
+            ("SlowDown", "Please reduce your request rate.")
+        } else {
+            (
+                "ServiceUnavailable",
+                "Service unavailable: too many calls are in progress. Retry later.",
+            )
+        };
+        Self {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            code,
+            message: message.into(),
+            extra: Vec::new(),
+            fault: Fault::Internal,
+        }
+    }
+
     /// 400 for a body that could not be read from the client.
     pub fn incomplete_body() -> Self {
         Self::client(

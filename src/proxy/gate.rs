@@ -82,8 +82,18 @@ pub(crate) enum Body {
     Unsent,
 }
 
+/// A place among the calls in flight, given back when dropped.
+struct InFlight<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 /// One call, admitted: its audit place, request id and client address.
 pub(crate) struct Gate<'a> {
+    _in_flight: InFlight<'a>,
     started: Instant,
     /// The request id; the log fields, the error body and both headers share this buffer.
     request_id: Bytes,
@@ -119,6 +129,32 @@ impl<'a> Gate<'a> {
         let (_, _, headers) = head;
         let protocol = Protocol::of(headers);
         let client_ip = source_ip(peer, headers, &snapshot.access.trusted_proxies);
+        let n = state
+            .in_flight
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let in_flight = InFlight(&state.in_flight);
+        if n >= snapshot.limits.max_in_flight {
+            let (_, uri, _) = head;
+            let s3 = sigv4::claimed_scope(headers, uri.query())
+                .is_some_and(|(_, service)| sigv4::is_s3_service(service));
+            let err = AwsError::overloaded(s3);
+            let id = std::str::from_utf8(&request_id).unwrap_or("");
+            tracing::info!(code = err.code, request_id = %id, listener = listener.as_str(), "request refused: max_in_flight calls are open");
+            let mut resp = error_response(
+                &err,
+                id,
+                request_id_header.as_ref(),
+                protocol,
+                close_on_refusal,
+            );
+            resp.headers_mut()
+                .insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
+            state
+                .metrics
+                .record("error", err.code, started.elapsed().as_secs_f64());
+            drop(in_flight);
+            return Err(Box::new(resp));
+        }
         let ticket = match state.auditor.admit() {
             Ok(ticket) => ticket,
             Err(refusal) => {
@@ -149,6 +185,7 @@ impl<'a> Gate<'a> {
             listener,
         );
         Ok(Self {
+            _in_flight: in_flight,
             started,
             request_id,
             request_id_header,

@@ -79,6 +79,8 @@ pub struct ProxyState {
     pub upstream: UpstreamBase,
     /// The audit queue (disabled when no sink is configured).
     pub auditor: crate::audit::pipeline::Auditor,
+    /// Calls being decided or forwarded now (`[limits] max_in_flight`).
+    pub(crate) in_flight: std::sync::atomic::AtomicUsize,
     client: Client<HttpConnector, BoxBody>,
 }
 
@@ -118,6 +120,7 @@ impl ProxyState {
             metrics,
             upstream,
             auditor,
+            in_flight: std::sync::atomic::AtomicUsize::new(0),
             client,
         }
     }

@@ -163,3 +163,86 @@ fn connections_over_the_limit_get_503_and_the_rest_is_served() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// An upstream that accepts connections and never answers; counts what it accepted.
+fn hanging_upstream() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = accepted.clone();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in listener.incoming().flatten() {
+            held.push(s);
+            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    });
+    (addr, accepted)
+}
+
+/// Sends a signed GET on a fresh connection without waiting for the answer.
+fn send_signed_get(proxy: &str, path: &str) -> TcpStream {
+    let url = format!("http://{proxy}{path}");
+    let headers = signed_headers(
+        "GET",
+        &url,
+        "execute-api",
+        SignableBody::Bytes(b""),
+        &[],
+        (KEY_ID, SECRET),
+    );
+    let mut s = TcpStream::connect(proxy).unwrap();
+    let mut head = format!("GET {path} HTTP/1.1\r\n");
+    for (k, v) in &headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("connection: close\r\n\r\n");
+    s.write_all(head.as_bytes()).unwrap();
+    s
+}
+
+#[test]
+fn calls_over_max_in_flight_are_shed_with_503_and_served_again_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let (upstream, accepted) = hanging_upstream();
+    let config = write_config(
+        dir.path(),
+        &format!("http://{upstream}"),
+        "\n[limits]\nmax_in_flight = 2\n",
+        3000,
+    );
+    let tg = Tollgate::start(&["serve", "--config", &config], false);
+    // Two calls wait on the upstream (until its 3 s timeout)…
+    let mut waiting: Vec<TcpStream> = (0..2)
+        .map(|i| send_signed_get(&tg.proxy_addr, &format!("/orders/{i}")))
+        .collect();
+    // …(once the upstream holds both)…
+    let started = Instant::now();
+    while accepted.load(std::sync::atomic::Ordering::SeqCst) < 2 {
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "the two calls never reached the upstream"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // …so a third is shed at once.
+    let mut s = send_signed_get(&tg.proxy_addr, "/orders/9");
+    let (shed, _) = read_until_closed(&mut s, Duration::from_secs(10));
+    assert!(shed.starts_with("HTTP/1.1 503"), "not shed: {shed}");
+    assert!(shed.contains("<Code>ServiceUnavailable</Code>"), "{shed}");
+    assert!(
+        shed.to_ascii_lowercase().contains("retry-after: 1"),
+        "{shed}"
+    );
+    // The waiting calls end at the upstream timeout (504); then calls pass again.
+    for s in &mut waiting {
+        let (text, _) = read_until_closed(s, Duration::from_secs(15));
+        assert!(text.starts_with("HTTP/1.1 504"), "{text}");
+    }
+    let mut s = send_signed_get(&tg.proxy_addr, "/orders/10");
+    let (text, _) = read_until_closed(&mut s, Duration::from_secs(15));
+    assert!(
+        text.starts_with("HTTP/1.1 504"),
+        "served (by the hanging upstream) again: {text}"
+    );
+}
