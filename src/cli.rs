@@ -303,12 +303,22 @@ async fn serve(
     };
     let audit_settings = snapshot.audit.clone();
     let auditor = start_audit(&audit_settings, &metrics)?;
-    let state = Arc::new(ProxyState::new(
+    let tls = match &snapshot.tls {
+        Some(settings) => {
+            let tls = crate::tls::Tls::load(settings).map_err(|e| anyhow::anyhow!("[tls]: {e}"))?;
+            tokio::spawn(tls.clone().watch());
+            Some(tls)
+        }
+        None => None,
+    };
+    let mut state = ProxyState::new(
         Arc::new(snapshot),
         metrics.clone(),
         upstream,
         auditor.clone(),
-    ));
+    );
+    state.tls = tls;
+    let state = Arc::new(state);
     if let Some(v) = state.web_identity.load_full() {
         for (provider, e) in v.refresh_all().await {
             tracing::warn!(%provider, error = %e, "OIDC provider keys could not be loaded");

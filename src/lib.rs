@@ -29,3 +29,4 @@ pub mod simulate;
 pub mod sts;
 pub mod telemetry;
 pub mod time;
+pub mod tls;

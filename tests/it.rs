@@ -67,3 +67,6 @@ mod logs;
 
 #[path = "it/limits.rs"]
 mod limits;
+
+#[path = "it/tls.rs"]
+mod tls;

@@ -69,6 +69,8 @@ pub struct Snapshot {
     pub ext_authz: ExtAuthzSettings,
     /// Connection and request limits (`[limits]`).
     pub limits: Limits,
+    /// TLS on the proxy, api and ext_authz HTTP listeners (`[tls]`); plain HTTP without it.
+    pub tls: Option<crate::tls::TlsSettings>,
     /// The files this snapshot was built from (the config file first, then the policy, secrets
     /// and key files it names): what a reload watches. Empty for the embedded demo.
     pub sources: Vec<std::path::PathBuf>,

@@ -45,6 +45,16 @@ pub(crate) struct RawConfig {
     pub(crate) ext_authz: RawExtAuthz,
     #[serde(default)]
     pub(crate) limits: RawLimits,
+    pub(crate) tls: Option<RawTls>,
+}
+
+/// `[tls]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTls {
+    pub(crate) cert_file: Option<String>,
+    pub(crate) key_file: Option<String>,
+    pub(crate) client_ca_file: Option<String>,
 }
 
 /// `[limits]`.

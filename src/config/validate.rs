@@ -49,6 +49,7 @@ pub(crate) struct Validated {
     audit: super::AuditSettings,
     ext_authz: super::ExtAuthzSettings,
     limits: super::Limits,
+    tls: Option<crate::tls::TlsSettings>,
     warnings: Vec<Finding>,
 }
 
@@ -99,6 +100,7 @@ pub(crate) fn validate(raw: RawConfig, origin: &Origin<'_>) -> Result<Validated,
     let audit = check.audit(raw.audit, &secrets_file);
     let ext_authz = check.ext_authz(raw.ext_authz);
     let limits = check.limits(raw.limits);
+    let tls = check.tls(raw.tls, origin);
     match (check.findings.is_empty(), auth, upstream, audit) {
         (true, Some(auth), Some(upstream), Some(audit)) => Ok(Validated {
             auth,
@@ -115,6 +117,7 @@ pub(crate) fn validate(raw: RawConfig, origin: &Origin<'_>) -> Result<Validated,
             audit,
             ext_authz,
             limits,
+            tls,
             warnings: check.warnings,
         }),
         _ => Err(check.findings),
@@ -179,6 +182,7 @@ pub(crate) fn compile(v: Validated, generation: u64) -> Snapshot {
         audit: v.audit,
         ext_authz: v.ext_authz,
         limits: v.limits,
+        tls: v.tls,
         sources: Vec::new(),
         index,
     }
@@ -378,6 +382,28 @@ impl Check<'_> {
             set.insert(name);
         }
         set
+    }
+
+    fn tls(
+        &mut self,
+        raw: Option<super::schema::RawTls>,
+        origin: &Origin<'_>,
+    ) -> Option<crate::tls::TlsSettings> {
+        let raw = raw?;
+        let (Some(cert), Some(key)) = (raw.cert_file, raw.key_file) else {
+            self.at("tls", "needs both `cert_file` and `key_file` (PEM)");
+            return None;
+        };
+        let settings = crate::tls::TlsSettings {
+            cert_file: origin.resolve_path(&cert),
+            key_file: origin.resolve_path(&key),
+            client_ca_file: raw.client_ca_file.map(|c| origin.resolve_path(&c)),
+        };
+        if let Err(e) = crate::tls::server_config(&settings) {
+            self.at("tls", format!("cannot load the certificate: {e}"));
+            return None;
+        }
+        Some(settings)
     }
 
     fn limits(&mut self, raw: super::schema::RawLimits) -> super::Limits {

@@ -138,6 +138,10 @@ pub fn input(req: CheckRequest, connection_peer: Option<SocketAddr>) -> Result<C
     };
     let uri: http::Uri = path.parse().map_err(|_| format!("invalid path {path:?}"))?;
     let (mut parts, ()) = http::Request::new(()).into_parts();
+    // aws:SecureTransport: the client's connection to Envoy.
+    if http_req.scheme == "https" {
+        parts.extensions.insert(crate::tls::SecureTransport);
+    }
     parts.method = method;
     parts.uri = uri;
     parts.headers = headers;

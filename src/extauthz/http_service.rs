@@ -69,7 +69,8 @@ pub async fn serve_until(
     stop: impl std::future::Future<Output = ()>,
 ) {
     let limits = state.snapshot.load().limits;
-    crate::proxy::serve_connections(listener, stop, limits, move |req, peer| {
+    let tls = state.tls.clone();
+    crate::proxy::serve_connections(listener, stop, limits, tls, move |req, peer| {
         let state = state.clone();
         async move { handle(&state, req, peer).await }
     })

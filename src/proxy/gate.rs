@@ -532,7 +532,10 @@ pub(crate) async fn authorize(
     let clock = state.clock(now);
     let facts = authz::Facts {
         source_ip: Some(client_ip),
-        secure_transport: false,
+        secure_transport: parts
+            .extensions
+            .get::<crate::tls::SecureTransport>()
+            .is_some(),
         now,
         region: &authd.region,
         service: &authd.service,

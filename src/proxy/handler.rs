@@ -112,14 +112,14 @@ where
 
 /// What an STS operation knows about its request.
 fn sts_facts<'a>(
-    client_ip: std::net::IpAddr,
+    (client_ip, secure): (std::net::IpAddr, bool),
     now: i64,
     (region, service): (&'a str, &'a str),
     form_body: &'a [u8],
 ) -> authz::Facts<'a> {
     authz::Facts {
         source_ip: Some(client_ip),
-        secure_transport: false,
+        secure_transport: secure,
         now,
         region,
         service,
@@ -140,6 +140,10 @@ async fn process(
     draft: &mut Draft<'_>,
 ) -> Result<Response<BoxBody>, Reject> {
     let (parts, incoming) = req.into_parts();
+    let secure = parts
+        .extensions
+        .get::<crate::tls::SecureTransport>()
+        .is_some();
     let now = crate::time::now_epoch();
     let http_req = gate::http_request(&parts);
     if let Some(e) = gate::body_over_limit(&parts.headers, snapshot.limits.max_body_bytes) {
@@ -157,7 +161,7 @@ async fn process(
         let call = sts::ops::Call {
             snapshot,
             req: &http_req,
-            facts: sts_facts(client_ip, now, (region, "sts"), &body),
+            facts: sts_facts((client_ip, secure), now, (region, "sts"), &body),
             request_id,
         };
         let verifier = state.web_identity.load_full();
@@ -191,7 +195,12 @@ async fn process(
         let call = sts::ops::Call {
             snapshot,
             req: &http_req,
-            facts: sts_facts(client_ip, now, (&authd.region, &authd.service), &bytes),
+            facts: sts_facts(
+                (client_ip, secure),
+                now,
+                (&authd.region, &authd.service),
+                &bytes,
+            ),
             request_id,
         };
         let verifier = state.web_identity.load_full();

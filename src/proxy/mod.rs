@@ -81,6 +81,8 @@ pub struct ProxyState {
     pub auditor: crate::audit::pipeline::Auditor,
     /// Calls being decided or forwarded now (`[limits] max_in_flight`).
     pub(crate) in_flight: std::sync::atomic::AtomicUsize,
+    /// TLS for the HTTP listeners (`[tls]`), loaded at start and reloaded on file change.
+    pub tls: Option<Arc<crate::tls::Tls>>,
     client: Client<HttpConnector, BoxBody>,
 }
 
@@ -121,6 +123,7 @@ impl ProxyState {
             upstream,
             auditor,
             in_flight: std::sync::atomic::AtomicUsize::new(0),
+            tls: None,
             client,
         }
     }
@@ -184,8 +187,11 @@ pub async fn serve_until(
     kind: Listener,
     stop: impl std::future::Future<Output = ()>,
 ) {
-    let limits = state.snapshot.load().limits;
-    serve_connections(listener, stop, limits, move |req, peer| {
+    let (limits, tls) = {
+        let snapshot = state.snapshot.load();
+        (snapshot.limits, state.tls.clone())
+    };
+    serve_connections(listener, stop, limits, tls, move |req, peer| {
         let state = state.clone();
         async move { handle(&state, req, peer, kind).await }
     })
@@ -207,11 +213,14 @@ fn over_capacity_response() -> Vec<u8> {
 /// Accepts connections on `listener` and serves each (HTTP/1.1, or HTTP/2 with prior
 /// knowledge) with `handler` until `stop` completes; then drains as [`serve_until`] says.
 /// `limits` bound the request head (size, header count, the time to send it) and the number of
-/// open connections: beyond it a new connection is answered 503 and closed.
+/// open connections: beyond it a new connection is answered 503 and closed. With `tls`, every
+/// connection is TLS (ALPN picks HTTP/2 or HTTP/1.1; the handshake must finish within the
+/// header read timeout) and its requests carry [`crate::tls::SecureTransport`].
 pub async fn serve_connections<F, Fut>(
     listener: tokio::net::TcpListener,
     stop: impl std::future::Future<Output = ()>,
     limits: crate::config::Limits,
+    tls: Option<Arc<crate::tls::Tls>>,
     handler: F,
 ) where
     F: Fn(hyper::Request<hyper::body::Incoming>, SocketAddr) -> Fut + Clone + Send + Sync + 'static,
@@ -261,17 +270,53 @@ pub async fn serve_connections<F, Fut>(
             continue;
         };
         let handler = handler.clone();
-        let svc = hyper::service::service_fn(move |req| {
-            let response = handler(req, peer);
-            async move { Ok::<_, Infallible>(response.await) }
-        });
-        let conn = graceful.watch(
-            builder
-                .serve_connection(TokioIo::new(stream), svc)
-                .into_owned(),
-        );
+        let secure = tls.is_some();
+        let svc =
+            hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+                if secure {
+                    req.extensions_mut().insert(crate::tls::SecureTransport);
+                }
+                let response = handler(req, peer);
+                async move { Ok::<_, Infallible>(response.await) }
+            });
+        let watcher = graceful.watcher();
+        let builder = builder.clone();
+        let acceptor = tls.as_ref().map(|t| t.acceptor());
+        let handshake_timeout = limits.header_read_timeout;
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
+            let served = match acceptor {
+                None => {
+                    watcher
+                        .watch(
+                            builder
+                                .serve_connection(TokioIo::new(stream), svc)
+                                .into_owned(),
+                        )
+                        .await
+                }
+                Some(acceptor) => {
+                    match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
+                        Ok(Ok(stream)) => {
+                            watcher
+                                .watch(
+                                    builder
+                                        .serve_connection(TokioIo::new(stream), svc)
+                                        .into_owned(),
+                                )
+                                .await
+                        }
+                        Ok(Err(e)) => {
+                            tracing::debug!(error = %e, %peer, "TLS handshake failed");
+                            Ok(())
+                        }
+                        Err(_) => {
+                            tracing::debug!(%peer, "TLS handshake timed out");
+                            Ok(())
+                        }
+                    }
+                }
+            };
+            if let Err(e) = served {
                 tracing::debug!(error = %e, %peer, "connection ended with an error");
             }
             drop(permit);
