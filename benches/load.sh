@@ -16,7 +16,10 @@
 #        results table to this file), PERF_RECORD (profile Tollgate into this perf.data file first;
 #        PERF_ARGS, default -g, e.g. "--call-graph dwarf"; PERF_TARGET=passthrough profiles the
 #        pass-through instead, PERF_TARGET=tollgate_audit the audited Tollgate), AUDIT (1: also run a second Tollgate with the same config plus the
-#        audit file sink and digests — `tollgate_audit` — and report its ratio to `tollgate`)
+#        audit file sink and digests — `tollgate_audit` — and report its ratio to `tollgate`), TLS (1: also
+#        run a Tollgate with the same config plus `[tls]` (a self-signed certificate made with
+#        openssl; wrk over HTTPS keep-alive, so handshakes are amortized) — `tollgate_tls` — and
+#        report its ratio to `tollgate`)
 #
 # Bounded: the measurement phase is killed by a watchdog (60 s plus the planned runs); everything started here is
 # stopped on exit. Needs 2+ cores, taskset, wrk (installed with apt-get if missing) and curl.
@@ -63,7 +66,7 @@ trap 'echo "load.sh: interrupted" >&2; exit 130' INT TERM
 # Bound the measurement phase (the build above is not bounded: it is a no-op once built): the
 # runs it plans, plus a margin. (The sleep is killed with the watchdog so that no process
 # outlives the script.)
-LIMIT=$(( 60 + REPS * (3 + ${AUDIT:-0}) * (DURATION + 2) + 4 * WARMUP + (${PERF_RECORD:+1}0 > 0 ? DURATION : 0) ))
+LIMIT=$(( 60 + REPS * (3 + ${AUDIT:-0} + ${TLS:-0}) * (DURATION + 2) + 4 * WARMUP + (${PERF_RECORD:+1}0 > 0 ? DURATION : 0) ))
 (
     trap 'kill "$s" 2>/dev/null; exit 0' TERM
     sleep "$LIMIT" </dev/null >/dev/null 2>&1 &
@@ -109,6 +112,21 @@ if [[ ${AUDIT:-0} == 1 ]]; then
     AUD_ADDR=$(wait_addr "$TMP/tollgate-audit.log" "proxy listening on" "$AUD_PID")
 fi
 
+# TLS=1: the same config with [tls] (a self-signed certificate), as its own process on the
+# same core.
+TLS_PID=""; TLS_ADDR=""
+if [[ ${TLS:-0} == 1 ]]; then
+    command -v openssl >/dev/null || die "TLS=1 needs openssl (to make a test certificate)"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
+        -subj "/CN=127.0.0.1" -addext "subjectAltName=IP:127.0.0.1" \
+        -keyout "$TMP/tls-key.pem" -out "$TMP/tls-cert.pem" >/dev/null 2>&1 || die "openssl could not make a certificate"
+    { cat "$TMP/tollgate.toml"; printf '\n[tls]\ncert_file = "tls-cert.pem"\nkey_file = "tls-key.pem"\n'; } >"$TMP/tollgate-tls.toml"
+    "$BIN" check --config "$TMP/tollgate-tls.toml" >/dev/null || die "generated TLS config refused"
+    RUST_LOG=warn taskset -c 1 "$BIN" serve --config "$TMP/tollgate-tls.toml" >"$TMP/tollgate-tls.log" 2>&1 &
+    TLS_PID=$!; PIDS+=("$TLS_PID")
+    TLS_ADDR=$(wait_addr "$TMP/tollgate-tls.log" "proxy listening on" "$TLS_PID")
+fi
+
 # --- signed headers ---------------------------------------------------------------------------
 SIG_HEADERS=()
 while IFS= read -r line; do
@@ -130,6 +148,10 @@ check_status 403 "http://$TG_ADDR$PATHQ"
 if [[ -n $AUD_PID ]]; then
     check_status 200 "${SIG_HEADERS[@]}" "http://$AUD_ADDR$PATHQ"
     echo "   tollgate with audit $AUD_ADDR (pid $AUD_PID): signed request accepted (200)"
+fi
+if [[ -n $TLS_PID ]]; then
+    check_status 200 -k "${SIG_HEADERS[@]}" "https://$TLS_ADDR$PATHQ"
+    echo "   tollgate with TLS $TLS_ADDR (pid $TLS_PID): signed request over HTTPS accepted (200)"
 fi
 echo "   echo $ECHO_ADDR (pid $ECHO_PID), passthrough $PASS_ADDR (pid $PASS_PID), tollgate $TG_ADDR (pid $TG_PID)"
 echo "   signed request accepted (200), unsigned refused (403)"
@@ -167,6 +189,9 @@ echo "== warm-up (${WARMUP}s each, not recorded)"
 for target in "$ECHO_ADDR" "$PASS_ADDR" "$TG_ADDR" $AUD_ADDR; do
     taskset -c 0 wrk -t1 -c"$CONNS" -d"${WARMUP}s" "${SIG_HEADERS[@]}" "http://$target$PATHQ" >/dev/null
 done
+if [[ -n $TLS_PID ]]; then
+    taskset -c 0 wrk -t1 -c"$CONNS" -d"${WARMUP}s" "${SIG_HEADERS[@]}" "https://$TLS_ADDR$PATHQ" >/dev/null
+fi
 
 # PERF_RECORD=FILE: profile Tollgate under the same load with `perf record` (not measured).
 # PERF_TARGET=passthrough profiles the pass-through instead (same load), for comparison.
@@ -200,6 +225,9 @@ for rep in $(seq 1 "$REPS"); do
     if [[ -n $AUD_PID ]]; then
         run tollgate_audit "$AUD_PID" "http://$AUD_ADDR$PATHQ" "${SIG_HEADERS[@]}"
     fi
+    if [[ -n $TLS_PID ]]; then
+        run tollgate_tls "$TLS_PID" "https://$TLS_ADDR$PATHQ" "${SIG_HEADERS[@]}"
+    fi
 done
 
 # --- report -----------------------------------------------------------------------------------
@@ -210,7 +238,7 @@ report() {
     echo
     echo "| config | rps (per rep) | p50 µs | p99 µs | CPU µs/req | median rps | median CPU µs/req | non-2xx | cpu1 busy/steal % |"
     echo "|---|---|---|---|---|---|---|---|---|"
-    for name in direct passthrough tollgate $([[ -n $AUD_PID ]] && echo tollgate_audit); do
+    for name in direct passthrough tollgate $([[ -n $AUD_PID ]] && echo tollgate_audit) $([[ -n $TLS_PID ]] && echo tollgate_tls); do
         awk -F'\t' -v n="$name" '
             function median(a, k,   i, j, t) {
                 for (i = 1; i <= k; i++) for (j = i + 1; j <= k; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
@@ -250,27 +278,32 @@ report() {
             printf "One-core capacity ratio (passthrough CPU/req ÷ tollgate CPU/req, median): %.3f\n", 1 / mc
         }' "$RESULTS"
 }
-audit_report() {
+# variant_report NAME WHAT GOAL: NAME's ratios to `tollgate` (same rep); GOAL (a minimum rps
+# ratio) is reported as met or not when given.
+variant_report() {
     echo
-    echo "Ratios tollgate_audit / tollgate (same rep; audit file sink + digests on vs off):"
+    echo "Ratios $1 / tollgate (same rep; $2):"
     echo
     echo "| rep | rps ratio | CPU µs/req ratio | extra CPU µs/req |"
     echo "|---|---|---|---|"
-    awk -F'\t' '
+    awk -F'\t' -v name="$1" -v goal="${3:-}" '
         function median(a, k,   i, j, t) {
             for (i = 1; i <= k; i++) for (j = i + 1; j <= k; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
             return (k % 2) ? a[(k + 1) / 2] : (a[k / 2] + a[k / 2 + 1]) / 2
         }
-        $1 == "tollgate"       { tr[$2] = $3; tc[$2] = $6 }
-        $1 == "tollgate_audit" { ar[$2] = $3; ac[$2] = $6; reps[++n] = $2 }
+        $1 == "tollgate" { tr[$2] = $3; tc[$2] = $6 }
+        $1 == name       { ar[$2] = $3; ac[$2] = $6; reps[++n] = $2 }
         END {
             for (i = 1; i <= n; i++) { k = reps[i]; rr[i] = ar[k] / tr[k]; cr[i] = ac[k] / tc[k]; d[i] = ac[k] - tc[k]
                 printf "| %s | %.3f | %.3f | %+.2f |\n", k, rr[i], cr[i], d[i] }
             mr = median(rr, n); mc = median(cr, n); md = median(d, n)
             printf "| median | %.3f | %.3f | %+.2f |\n", mr, mc, md
-            printf "\nGoal audit on >= 0.95x audit off (median of per-rep rps ratios): %.3f -> %s\n", mr, (mr >= 0.95 ? "MET" : "NOT MET")
+            if (goal != "") printf "\nGoal %s >= %sx tollgate (median of per-rep rps ratios): %.3f -> %s\n", name, goal, mr, (mr >= goal + 0 ? "MET" : "NOT MET")
         }' "$RESULTS"
 }
-{ report; [[ -z $AUD_PID ]] || audit_report; } | tee "${OUT:-/dev/null}"
+{ report
+  [[ -z $AUD_PID ]] || variant_report tollgate_audit "audit file sink + digests on vs off" 0.95
+  [[ -z $TLS_PID ]] || variant_report tollgate_tls "HTTPS (rustls, keep-alive) vs plain HTTP"
+} | tee "${OUT:-/dev/null}"
 exit
 }

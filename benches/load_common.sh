@@ -67,7 +67,7 @@ write_load_config() {
   { "Sid": "Net$i", "Effect": "Deny", "Action": "svc$i:*", "Resource": "*", "Condition": { "NotIpAddress": { "aws:SourceIp": ["127.0.0.0/8", "10.0.0.0/8"] } } },
   { "Sid": "Tags$i", "Effect": "Allow", "Action": "svc$i:TagResource", "Resource": "*", "Condition": { "ForAllValues:StringEquals": { "aws:TagKeys": ["team", "cost"] } } },
   { "Sid": "Widgets$i", "Effect": "Allow", "Action": "widgets:GetWidget", "Resource": "arn:aws:widgets:us-east-1:123456789012:widget/$widget",
-    "Condition": { "Bool": { "aws:SecureTransport": "false" }, "IpAddress": { "aws:SourceIp": "127.0.0.0/8" } } }
+    "Condition": { "Null": { "aws:SecureTransport": "false" }, "IpAddress": { "aws:SourceIp": "127.0.0.0/8" } } }
 ] }
 EOF
         policies+="[[policies]]"$'\n'"name = \"Team$i\""$'\n'"file = \"team$i.json\""$'\n\n'
