@@ -129,17 +129,9 @@ impl<'a> Gate<'a> {
         let (_, _, headers) = head;
         let protocol = Protocol::of(headers);
         let client_ip = source_ip(peer, headers, &snapshot.access.trusted_proxies);
-        let n = state
-            .in_flight
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let in_flight = InFlight(&state.in_flight);
-        if n >= snapshot.limits.max_in_flight {
-            let (_, uri, _) = head;
-            let s3 = sigv4::claimed_scope(headers, uri.query())
-                .is_some_and(|(_, service)| sigv4::is_s3_service(service));
-            let err = AwsError::overloaded(s3);
-            let id = std::str::from_utf8(&request_id).unwrap_or("");
-            tracing::info!(code = err.code, request_id = %id, listener = listener.as_str(), "request refused: max_in_flight calls are open");
+        let id = std::str::from_utf8(&request_id).unwrap_or("");
+        // A 503 that refuses the call before it starts (nothing is recorded by the audit).
+        let unavailable = |err: AwsError| {
             let mut resp = error_response(
                 &err,
                 id,
@@ -152,28 +144,25 @@ impl<'a> Gate<'a> {
             state
                 .metrics
                 .record("error", err.code, started.elapsed().as_secs_f64());
-            drop(in_flight);
-            return Err(Box::new(resp));
+            Box::new(resp)
+        };
+        let n = state
+            .in_flight
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let in_flight = InFlight(&state.in_flight);
+        if n >= snapshot.limits.max_in_flight {
+            let (_, uri, _) = head;
+            let s3 = sigv4::claimed_scope(headers, uri.query())
+                .is_some_and(|(_, service)| sigv4::is_s3_service(service));
+            let err = AwsError::overloaded(s3);
+            tracing::info!(code = err.code, request_id = %id, listener = listener.as_str(), "request refused: max_in_flight calls are open");
+            return Err(unavailable(err));
         }
         let ticket = match state.auditor.admit() {
             Ok(ticket) => ticket,
             Err(refusal) => {
-                let err = AwsError::service_unavailable(refusal);
-                let id = std::str::from_utf8(&request_id).unwrap_or("");
                 tracing::warn!(request_id = %id, ?refusal, "call refused: the audit cannot record it");
-                let mut resp = error_response(
-                    &err,
-                    id,
-                    request_id_header.as_ref(),
-                    protocol,
-                    close_on_refusal,
-                );
-                resp.headers_mut()
-                    .insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
-                state
-                    .metrics
-                    .record("error", err.code, started.elapsed().as_secs_f64());
-                return Err(Box::new(resp));
+                return Err(unavailable(AwsError::service_unavailable(refusal)));
             }
         };
         let draft = Draft::new(

@@ -26,6 +26,24 @@ pub(crate) fn write_config(
     extra_auth: &str,
     request_timeout_ms: u64,
 ) -> String {
+    write_config_with_policy(
+        dir,
+        upstream,
+        extra_auth,
+        request_timeout_ms,
+        r#"document = '''{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}'''"#,
+    )
+}
+
+/// [`write_config`] with alice's one policy given as its TOML source line (`document = ...` or
+/// `file = "..."`).
+pub(crate) fn write_config_with_policy(
+    dir: &Path,
+    upstream: &str,
+    extra_auth: &str,
+    request_timeout_ms: u64,
+    policy: &str,
+) -> String {
     let config = format!(
         r#"secrets_file = "secrets.toml"
 
@@ -50,7 +68,7 @@ name = "test"
 
 [[policies]]
 name = "Everything"
-document = '''{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":"*","Resource":"*"}}]}}'''
+{policy}
 
 [[users]]
 name = "alice"

@@ -18,51 +18,8 @@ const DENY_ORDERS: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"All
 
 /// Writes a config whose one user's policy is the file `policy.json`.
 fn write_config(dir: &Path, policy: &str) -> String {
-    let config = format!(
-        r#"secrets_file = "secrets.toml"
-
-[auth]
-regions = ["us-east-1"]
-services = ["execute-api"]
-
-[listeners]
-proxy = "127.0.0.1:0"
-admin = "127.0.0.1:0"
-
-[upstream]
-url = "builtin:echo"
-
-[[accounts]]
-id = "123456789012"
-name = "test"
-
-[[policies]]
-name = "Orders"
-file = "policy.json"
-
-[[users]]
-name = "alice"
-policies = ["Orders"]
-
-[[users.access_keys]]
-id = "{KEY_ID}"
-
-[[mappings]]
-service = "execute-api"
-mode = "rest"
-[[mappings.routes]]
-path = "/{{proxy+}}"
-action = "execute-api:Invoke"
-resource = "arn:aws:execute-api:${{region}}:${{account}}:api/prod/${{method}}/{{proxy}}"
-"#
-    );
-    write_atomically(&dir.join("tollgate.toml"), &config);
     write_atomically(&dir.join("policy.json"), policy);
-    crate::support::write_private(
-        &dir.join("secrets.toml"),
-        &format!("[access_keys]\n{KEY_ID} = \"{SECRET}\"\n"),
-    );
-    dir.join("tollgate.toml").to_string_lossy().into_owned()
+    crate::proxy::write_config_with_policy(dir, "builtin:echo", "", 5000, r#"file = "policy.json""#)
 }
 
 /// Replaces a file the way editors and config management do: write aside, rename over.

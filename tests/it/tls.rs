@@ -46,60 +46,13 @@ fn write_leaf(dir: &Path, ca: &Issuer<'static, KeyPair>, name: &str) -> Vec<u8> 
 }
 
 fn write_config(dir: &Path) -> String {
-    let config = format!(
-        r#"secrets_file = "secrets.toml"
-
-[auth]
-regions = ["us-east-1"]
-services = ["execute-api", "s3"]
-# boto3 sends S3 payloads UNSIGNED-PAYLOAD over HTTPS (TLS protects them), as AWS allows.
-unsigned_payload_services = ["s3"]
-
-[tls]
-cert_file = "cert.pem"
-key_file = "key.pem"
-
-[listeners]
-proxy = "127.0.0.1:0"
-admin = "127.0.0.1:0"
-
-[upstream]
-url = "builtin:echo"
-
-[[accounts]]
-id = "123456789012"
-name = "test"
-
-[[policies]]
-name = "OnlyOverTls"
-document = '''{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":"*","Resource":"*","Condition":{{"Bool":{{"aws:SecureTransport":"true"}}}}}}]}}'''
-
-[[users]]
-name = "alice"
-policies = ["OnlyOverTls"]
-
-[[users.access_keys]]
-id = "{KEY_ID}"
-
-[[mappings]]
-service = "execute-api"
-mode = "rest"
-[[mappings.routes]]
-path = "/{{proxy+}}"
-action = "execute-api:Invoke"
-resource = "arn:aws:execute-api:${{region}}:${{account}}:api/prod/${{method}}/{{proxy}}"
-
-[[mappings]]
-service = "s3"
-mode = "s3"
-"#
-    );
-    std::fs::write(dir.join("tollgate.toml"), config).unwrap();
-    crate::support::write_private(
-        &dir.join("secrets.toml"),
-        &format!("[access_keys]\n{KEY_ID} = \"{SECRET}\"\n"),
-    );
-    dir.join("tollgate.toml").to_string_lossy().into_owned()
+    crate::proxy::write_config_with_policy(
+        dir,
+        "builtin:echo",
+        "\n[tls]\ncert_file = \"cert.pem\"\nkey_file = \"key.pem\"\n",
+        5000,
+        r#"document = '''{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*","Condition":{"Bool":{"aws:SecureTransport":"true"}}}]}'''"#,
+    )
 }
 
 /// One signed GET over a new TLS connection offering `alpn`: (negotiated protocol, the server's
