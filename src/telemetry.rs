@@ -144,6 +144,11 @@ impl Metrics {
         for reason in ["queue_full", "sink_backlog"] {
             audit_dropped.with_label_values(&[reason]);
         }
+        // Every sink's series exist from the start: dashboards see zeros, not gaps.
+        for sink in ["files", "stdout", "s3"] {
+            audit_written.with_label_values(&[sink]);
+            audit_sink_errors.with_label_values(&[sink]);
+        }
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(duration.clone()))?;
         registry.register(Box::new(upstream_errors.clone()))?;

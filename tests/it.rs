@@ -70,3 +70,6 @@ mod limits;
 
 #[path = "it/tls.rs"]
 mod tls;
+
+#[path = "it/deploy.rs"]
+mod deploy;
