@@ -6,8 +6,9 @@
 //! every finding and counted in `tollgate_config_reloads_total{result="failure"}` — and the old
 //! one keeps serving.
 //!
-//! Listener addresses, the upstream and the audit sinks are bound at start: a reload that
-//! changes them keeps the running ones and says so (restart to apply).
+//! Listener addresses, the upstream, the audit sinks, the `[tls]` file paths and the connection
+//! limits are bound at start: a reload that changes them keeps the running ones and says so
+//! (restart to apply).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -132,6 +133,16 @@ fn warn_about_restart_only(old: &Snapshot, new: &Snapshot) {
     }
     if old.upstream.target != new.upstream.target {
         tracing::warn!("the upstream changed: it takes effect at restart");
+    }
+    if old.tls != new.tls {
+        tracing::warn!("[tls] files changed: they take effect at restart (new certificates in the same files are picked up live)");
+    }
+    if old.limits.max_connections != new.limits.max_connections
+        || old.limits.header_read_timeout != new.limits.header_read_timeout
+        || old.limits.max_header_bytes != new.limits.max_header_bytes
+        || old.limits.max_headers != new.limits.max_headers
+    {
+        tracing::warn!("[limits] connection limits changed: they take effect at restart");
     }
     if format!("{:?}", old.audit) != format!("{:?}", new.audit) {
         tracing::warn!("[audit] changed: the running sinks are kept until restart");
