@@ -316,7 +316,8 @@ async fn serve(
         metrics.clone(),
         upstream,
         auditor.clone(),
-    );
+    )
+    .map_err(|e| anyhow::anyhow!("upstream TLS: {e}"))?;
     state.tls = tls;
     let state = Arc::new(state);
     if let Some(v) = state.web_identity.load_full() {

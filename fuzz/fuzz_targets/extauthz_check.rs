@@ -50,7 +50,10 @@ fn state() -> &'static Arc<ProxyState> {
             scheme: http::uri::Scheme::HTTP,
             authority: http::uri::Authority::from_static("127.0.0.1:9"),
         };
-        Arc::new(ProxyState::new(snapshot, metrics, upstream, Auditor::disabled()))
+        Arc::new(
+            ProxyState::new(snapshot, metrics, upstream, Auditor::disabled())
+                .expect("the state builds"),
+        )
     })
 }
 

@@ -338,6 +338,9 @@ pub struct UpstreamSettings {
     pub request_timeout: Duration,
     /// Which `Host` header the upstream sees.
     pub host: HostMode,
+    /// For an `https://` upstream: the PEM CA bundle its certificate must chain to (default:
+    /// the Mozilla roots of `webpki-roots`).
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 /// The upstream service.

@@ -283,6 +283,7 @@ pub(crate) struct RawUpstream {
     pub(crate) request_timeout_ms: Option<u64>,
     #[serde(default)]
     pub(crate) host: HostMode,
+    pub(crate) ca_file: Option<String>,
 }
 
 /// `[[accounts]]`.

@@ -628,8 +628,8 @@ max_session_duration_seconds = 60
         ),
         format!("{f}: upstream.connect_timeout_ms: must be at least 1"),
         format!(
-            "{f}: upstream.url: scheme `ftp` is not supported; expected `http://host:port` or \
-             `builtin:echo`"
+            "{f}: upstream.url: scheme `ftp` is not supported; expected `http://host:port`, \
+             `https://host:port` or `builtin:echo`"
         ),
         format!("{f}: accounts[0].id: `12345` is not an account id (12 digits)"),
         format!("{f}: accounts[2].id: duplicate account id `123456789012` (also accounts[1])"),
@@ -701,7 +701,6 @@ max_session_duration_seconds = 60
 #[test]
 fn upstream_urls() {
     let cases = [
-        ("https://example.com", "upstream TLS is not supported yet; use an `http://` url"),
         (
             "http://example.com/api",
             "`http://example.com/api` has a path or query; give only `http://host:port` (paths \

@@ -81,7 +81,7 @@ pub(crate) fn validate(raw: RawConfig, origin: &Origin<'_>) -> Result<Validated,
     let trusted_proxies = std::mem::take(&mut raw.auth.trusted_proxies);
     let auth = check.auth(raw.auth);
     let listeners = check.listeners(raw.listeners);
-    let upstream = check.upstream(raw.upstream);
+    let upstream = check.upstream(raw.upstream, origin);
     let accounts = check.accounts(raw.accounts);
     let policies = check.policies(raw.policies);
     let groups = check.groups(raw.groups);
@@ -543,7 +543,7 @@ impl Check<'_> {
         })
     }
 
-    fn upstream(&mut self, raw: RawUpstream) -> Option<UpstreamSettings> {
+    fn upstream(&mut self, raw: RawUpstream, origin: &Origin<'_>) -> Option<UpstreamSettings> {
         let connect = self.millis(
             "upstream.connect_timeout_ms",
             raw.connect_timeout_ms,
@@ -570,11 +570,18 @@ impl Check<'_> {
                 }
             },
         }?;
+        let ca_file = raw.ca_file.map(|f| origin.resolve_path(&f));
+        if let Some(ca) = &ca_file {
+            if let Err(e) = crate::proxy::upstream_tls_config(Some(ca)) {
+                self.at("upstream.ca_file", e);
+            }
+        }
         Some(UpstreamSettings {
             target,
             connect_timeout: connect,
             request_timeout: request,
             host: raw.host,
+            ca_file,
         })
     }
 
@@ -1248,13 +1255,10 @@ fn upstream_target(url: &str) -> Result<UpstreamTarget, String> {
         format!("{shown} is not a url; expected `http://host:port` or `builtin:echo`")
     })?;
     match uri.scheme_str() {
-        Some("http") => {}
-        Some("https") => {
-            return Err("upstream TLS is not supported yet; use an `http://` url".to_owned())
-        }
+        Some("http" | "https") => {}
         Some(other) => {
             return Err(format!(
-                "scheme `{other}` is not supported; expected `http://host:port` or `builtin:echo`"
+                "scheme `{other}` is not supported; expected `http://host:port`, `https://host:port` or `builtin:echo`"
             ))
         }
         None => {

@@ -83,7 +83,38 @@ pub struct ProxyState {
     pub(crate) in_flight: std::sync::atomic::AtomicUsize,
     /// TLS for the HTTP listeners (`[tls]`), loaded at start and reloaded on file change.
     pub tls: Option<Arc<crate::tls::Tls>>,
-    client: Client<HttpConnector, BoxBody>,
+    client: Client<hyper_rustls::HttpsConnector<HttpConnector>, BoxBody>,
+}
+
+/// The TLS client configuration for an `https://` upstream: roots from `ca_file` (PEM), or the
+/// Mozilla roots of `webpki-roots`.
+pub fn upstream_tls_config(
+    ca_file: Option<&std::path::Path>,
+) -> Result<tokio_rustls::rustls::ClientConfig, String> {
+    use rustls_pki_types::pem::PemObject;
+    use tokio_rustls::rustls;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?;
+    let builder = match ca_file {
+        Some(path) => {
+            let mut roots = rustls::RootCertStore::empty();
+            let certs = rustls_pki_types::CertificateDer::pem_file_iter(path)
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            for cert in certs {
+                roots
+                    .add(cert.map_err(|e| format!("{}: {e}", path.display()))?)
+                    .map_err(|e| format!("{}: {e}", path.display()))?;
+            }
+            if roots.is_empty() {
+                return Err(format!("{}: no certificate in the file", path.display()));
+            }
+            builder.with_root_certificates(roots)
+        }
+        None => hyper_rustls::ConfigBuilderExt::with_webpki_roots(builder),
+    };
+    Ok(builder.with_no_client_auth())
 }
 
 impl std::fmt::Debug for ProxyState {
@@ -95,17 +126,25 @@ impl std::fmt::Debug for ProxyState {
 }
 
 impl ProxyState {
-    /// Builds the state: the pooled upstream client uses the snapshot's connect timeout.
+    /// Builds the state: the pooled upstream client (HTTP/1.1, `http://` or `https://`) uses
+    /// the snapshot's connect timeout and upstream CA bundle. Fails only when that bundle cannot
+    /// be loaded.
     pub fn new(
         snapshot: Arc<Snapshot>,
         metrics: Metrics,
         upstream: UpstreamBase,
         auditor: crate::audit::pipeline::Auditor,
-    ) -> Self {
+    ) -> Result<Self, String> {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         connector.set_connect_timeout(Some(snapshot.upstream.connect_timeout));
-        connector.enforce_http(true);
+        connector.enforce_http(false);
+        let tls = upstream_tls_config(snapshot.upstream.ca_file.as_deref())?;
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(connector);
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(std::time::Duration::from_secs(90))
             .build(connector);
@@ -113,7 +152,7 @@ impl ProxyState {
             .config_generation
             .set(i64::try_from(snapshot.generation).unwrap_or(i64::MAX));
         let web_identity = crate::sts::service::verifier(&snapshot);
-        Self {
+        Ok(Self {
             snapshot: ArcSwap::new(snapshot),
             signing_keys: SigningKeyCache::new(SIGNING_KEY_CACHE_CAPACITY),
             sessions: crate::sts::session::SessionCache::default(),
@@ -125,7 +164,7 @@ impl ProxyState {
             in_flight: std::sync::atomic::AtomicUsize::new(0),
             tls: None,
             client,
-        }
+        })
     }
 }
 

@@ -219,3 +219,87 @@ fn boto3_and_awscurl_over_tls() {
         &[("REQUESTS_CA_BUNDLE", &ca_path)],
     );
 }
+
+/// An HTTPS echo upstream (Tollgate's own echo behind Tollgate's TLS listener code) on a
+/// runtime of its own; returns its port.
+fn https_echo(dir: &Path) -> u16 {
+    let settings = tollgate::tls::TlsSettings {
+        cert_file: dir.join("cert.pem"),
+        key_file: dir.join("key.pem"),
+        client_ca_file: None,
+    };
+    let tls = tollgate::tls::Tls::load(&settings).unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            tollgate::proxy::serve_connections(
+                listener,
+                std::future::pending(),
+                tollgate::config::Limits::default(),
+                Some(tls),
+                |req, _peer| async move {
+                    let resp = tollgate::proxy::echo::echo(req)
+                        .await
+                        .unwrap_or_else(|never| match never {});
+                    resp.map(tollgate::proxy::body::boxed)
+                },
+            )
+            .await;
+        });
+    });
+    port
+}
+
+/// An `https://` upstream: verified against `[upstream] ca_file`; with the default roots (which
+/// do not know the test CA) the call fails as a 502, never as an unverified success.
+#[test]
+fn https_upstreams_are_verified_against_their_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca_pem, ca) = test_ca();
+    write_leaf(dir.path(), &ca, "upstream");
+    std::fs::write(dir.path().join("ca.pem"), &ca_pem).unwrap();
+    let port = https_echo(dir.path());
+    for (ca_line, want) in [("ca_file = \"ca.pem\"\n", 200), ("", 502)] {
+        // `ca_file` belongs in [upstream]: it rides on the url's line (the `#"` comments out
+        // the url's closing quote).
+        let config = crate::proxy::write_config(
+            dir.path(),
+            &format!("https://localhost:{port}\"\n{ca_line}#\""),
+            "",
+            5000,
+        );
+        let tg = Tollgate::start(&["serve", "--config", &config], false);
+        let url = format!("{}/orders/1", tg.proxy_url());
+        let headers = signed_headers(
+            "GET",
+            &url,
+            "execute-api",
+            SignableBody::Bytes(b""),
+            &[],
+            (KEY_ID, SECRET),
+        );
+        let r = crate::proxy::send_raw(&tg.proxy_addr, "GET", "/orders/1", &headers, b"");
+        assert_eq!(r.status, want, "{ca_line:?}: {}", r.body);
+        if want == 200 {
+            assert!(
+                r.body.contains("arn:aws:iam::123456789012:user/alice"),
+                "{}",
+                r.body
+            );
+        } else {
+            assert_eq!(
+                crate::proxy::error_code(&r.body),
+                "BadGateway",
+                "{}",
+                r.body
+            );
+        }
+    }
+}
