@@ -246,3 +246,30 @@ fn calls_over_max_in_flight_are_shed_with_503_and_served_again_after() {
         "served (by the hanging upstream) again: {text}"
     );
 }
+
+/// An HTTP/1 keep-alive connection left idle after a call is closed at `header_read_timeout_ms`
+/// (the wait for the next request head is that timeout): idle connections do not pile up.
+#[test]
+fn idle_keep_alive_connections_are_closed_at_the_header_read_timeout() {
+    let (tg, _dir) = start("header_read_timeout_ms = 500");
+    let url = format!("{}/orders/1", tg.proxy_url());
+    let headers = signed_headers(
+        "GET",
+        &url,
+        "execute-api",
+        SignableBody::Bytes(b""),
+        &[],
+        (KEY_ID, SECRET),
+    );
+    let mut s = TcpStream::connect(&tg.proxy_addr).unwrap();
+    let mut head = "GET /orders/1 HTTP/1.1\r\n".to_owned();
+    for (k, v) in &headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n"); // keep-alive
+    s.write_all(head.as_bytes()).unwrap();
+    let (text, closed) = read_until_closed(&mut s, Duration::from_secs(15));
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(closed, "an idle keep-alive connection was kept open");
+    still_serving(&tg);
+}
