@@ -16,6 +16,34 @@ use tokio_rustls::rustls;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SecureTransport;
 
+/// The client certificate of a mutual-TLS connection, in its requests' extensions (as
+/// `Arc<ClientCert>`): condition keys `tollgate:ClientCertSubject` (RFC 4514, e.g.
+/// `CN=orders-web, O=Example`) and `tollgate:ClientCertCommonName`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientCert {
+    /// The subject distinguished name.
+    pub subject: String,
+    /// The subject's first common name, if any.
+    pub common_name: Option<String>,
+}
+
+impl ClientCert {
+    /// The leaf certificate's subject; `None` when it cannot be parsed (rustls verified it).
+    pub fn from_der(der: &[u8]) -> Option<Self> {
+        let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+        let subject = cert.subject();
+        let common_name = subject
+            .iter_common_name()
+            .next()
+            .and_then(|cn| cn.as_str().ok())
+            .map(str::to_owned);
+        Some(Self {
+            subject: subject.to_string(),
+            common_name,
+        })
+    }
+}
+
 /// The TLS files of the listeners (`[tls]`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TlsSettings {

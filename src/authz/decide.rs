@@ -28,6 +28,9 @@ pub struct Facts<'a> {
     pub form_body: Option<&'a [u8]>,
     /// `now` already formatted (shared by the requests of one second), when the caller has it.
     pub clock: Option<&'a ClockStrings>,
+    /// The TLS client certificate (mutual TLS): `tollgate:ClientCertSubject` and
+    /// `tollgate:ClientCertCommonName`.
+    pub client_cert: Option<&'a crate::tls::ClientCert>,
 }
 
 /// A second's `aws:CurrentTime` and `aws:EpochTime` values, formatted once and shared by every
@@ -376,6 +379,12 @@ pub fn decide(
             ctx.set("aws:epochtime", facts.now.to_string());
         }
     }
+    if let Some(cert) = facts.client_cert {
+        ctx.set("tollgate:clientcertsubject", cert.subject.as_str());
+        if let Some(cn) = &cert.common_name {
+            ctx.set("tollgate:clientcertcommonname", cn.as_str());
+        }
+    }
     ctx.set("aws:requestedregion", facts.region);
     ctx.set("aws:resourceaccount", resource_account);
     if let Some(ua) = req
@@ -557,6 +566,7 @@ mod tests {
             service: "execute-api",
             form_body: None,
             clock: clock.then_some(&strings),
+            client_cert: None,
         };
         decide(
             &snapshot,

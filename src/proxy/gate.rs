@@ -533,6 +533,10 @@ pub(crate) async fn authorize(
             Body::Stream(_) | Body::Unsent => None,
         },
         clock: Some(&clock),
+        client_cert: parts
+            .extensions
+            .get::<Arc<crate::tls::ClientCert>>()
+            .map(|c| &**c),
     };
     let authorized =
         authz::authorize(snapshot, &authd.principal, &http_req, &facts).map_err(Reject::Authz)?;

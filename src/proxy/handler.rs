@@ -125,6 +125,7 @@ fn sts_facts<'a>(
         service,
         form_body: Some(form_body),
         clock: None,
+        client_cert: None,
     }
 }
 

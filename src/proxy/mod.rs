@@ -254,7 +254,8 @@ fn over_capacity_response() -> Vec<u8> {
 /// `limits` bound the request head (size, header count, the time to send it) and the number of
 /// open connections: beyond it a new connection is answered 503 and closed. With `tls`, every
 /// connection is TLS (ALPN picks HTTP/2 or HTTP/1.1; the handshake must finish within the
-/// header read timeout) and its requests carry [`crate::tls::SecureTransport`].
+/// header read timeout) and its requests carry [`crate::tls::SecureTransport`] (and, with
+/// mutual TLS, the client's [`crate::tls::ClientCert`]).
 pub async fn serve_connections<F, Fut>(
     listener: tokio::net::TcpListener,
     stop: impl std::future::Future<Output = ()>,
@@ -336,6 +337,21 @@ pub async fn serve_connections<F, Fut>(
                 Some(acceptor) => {
                     match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
                         Ok(Ok(stream)) => {
+                            let client_cert = stream
+                                .get_ref()
+                                .1
+                                .peer_certificates()
+                                .and_then(|c| c.first())
+                                .and_then(|c| crate::tls::ClientCert::from_der(c))
+                                .map(Arc::new);
+                            let svc = hyper::service::service_fn(
+                                move |mut req: hyper::Request<hyper::body::Incoming>| {
+                                    if let Some(c) = &client_cert {
+                                        req.extensions_mut().insert(c.clone());
+                                    }
+                                    hyper::service::Service::call(&svc, req)
+                                },
+                            );
                             watcher
                                 .watch(
                                     builder

@@ -58,22 +58,40 @@ fn write_config(dir: &Path) -> String {
 /// One signed GET over a new TLS connection offering `alpn`: (negotiated protocol, the server's
 /// leaf certificate, status, body).
 async fn call(addr: &str, ca_pem: &str, alpn: &[u8]) -> (Vec<u8>, Vec<u8>, u16, String) {
+    try_call(addr, ca_pem, alpn, None).await.unwrap()
+}
+
+/// A client certificate (chain and key) for mutual TLS.
+type ClientAuth = (
+    Vec<rustls_pki_types::CertificateDer<'static>>,
+    rustls_pki_types::PrivateKeyDer<'static>,
+);
+
+/// [`call`] that may present a client certificate and reports failures instead of panicking.
+async fn try_call(
+    addr: &str,
+    ca_pem: &str,
+    alpn: &[u8],
+    client: Option<ClientAuth>,
+) -> Result<(Vec<u8>, Vec<u8>, u16, String), Box<dyn std::error::Error>> {
     use rustls_pki_types::pem::PemObject;
     let mut roots = rustls::RootCertStore::empty();
     roots
         .add(rustls_pki_types::CertificateDer::from_pem_slice(ca_pem.as_bytes()).unwrap())
         .unwrap();
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots);
+    let mut config = match client {
+        Some((chain, key)) => builder.with_client_auth_cert(chain, key)?,
+        None => builder.with_no_client_auth(),
+    };
     config.alpn_protocols = vec![alpn.to_vec()];
     let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
-    let tls = connector.connect(name, tcp).await.unwrap();
+    let tcp = tokio::net::TcpStream::connect(addr).await?;
+    let name = rustls_pki_types::ServerName::try_from("localhost")?;
+    let tls = connector.connect(name, tcp).await?;
     let (_, session) = tls.get_ref();
     let negotiated = session.alpn_protocol().unwrap_or_default().to_vec();
     let leaf = session.peer_certificates().unwrap()[0].to_vec();
@@ -106,25 +124,22 @@ async fn call(addr: &str, ca_pem: &str, alpn: &[u8]) -> (Vec<u8>, Vec<u8>, u16, 
             hyper_util::rt::TokioExecutor::new(),
             TokioIo::new(tls),
         )
-        .await
-        .unwrap();
+        .await?;
         tokio::spawn(conn);
-        send.send_request(req).await.unwrap()
+        send.send_request(req).await?
     } else {
-        let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
-            .await
-            .unwrap();
+        let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls)).await?;
         tokio::spawn(conn);
-        send.send_request(req).await.unwrap()
+        send.send_request(req).await?
     };
     let status = resp.status().as_u16();
-    let body = resp.into_body().collect().await.unwrap().to_bytes();
-    (
+    let body = resp.into_body().collect().await?.to_bytes();
+    Ok((
         negotiated,
         leaf,
         status,
         String::from_utf8_lossy(&body).into_owned(),
-    )
+    ))
 }
 
 #[test]
@@ -302,4 +317,73 @@ fn https_upstreams_are_verified_against_their_ca() {
             );
         }
     }
+}
+
+/// A client certificate signed by `ca` for `cn`.
+fn client_cert(ca: &Issuer<'static, KeyPair>, cn: &str) -> ClientAuth {
+    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, cn);
+    params
+        .distinguished_name
+        .push(rcgen::DnType::OrganizationName, "Example");
+    let key = KeyPair::generate().unwrap();
+    let cert = params.signed_by(&key, ca).unwrap();
+    (
+        vec![cert.der().clone()],
+        rustls_pki_types::PrivateKeyDer::try_from(key.serialize_der()).unwrap(),
+    )
+}
+
+/// Mutual TLS: a client certificate is required, and its subject is a condition key
+/// (`tollgate:ClientCertCommonName`, `tollgate:ClientCertSubject`).
+#[test]
+fn client_certificates_are_required_and_their_subject_is_a_condition_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca_pem, ca) = test_ca();
+    write_leaf(dir.path(), &ca, "tollgate");
+    std::fs::write(dir.path().join("ca.pem"), &ca_pem).unwrap();
+    let config = crate::proxy::write_config_with_policy(
+        dir.path(),
+        "builtin:echo",
+        "\n[tls]\ncert_file = \"cert.pem\"\nkey_file = \"key.pem\"\nclient_ca_file = \"ca.pem\"\n",
+        5000,
+        r#"document = '''{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*","Condition":{"StringEquals":{"tollgate:ClientCertCommonName":"orders-web"},"StringLike":{"tollgate:ClientCertSubject":"*O=Example*"}}}]}'''"#,
+    );
+    let tg = Tollgate::start(&["serve", "--config", &config], true);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let addr = tg.proxy_addr.clone();
+    let (_, _, status, body) = rt
+        .block_on(try_call(
+            &addr,
+            &ca_pem,
+            b"h2",
+            Some(client_cert(&ca, "orders-web")),
+        ))
+        .unwrap();
+    assert_eq!(status, 200, "{body}");
+    let (_, _, status, body) = rt
+        .block_on(try_call(
+            &addr,
+            &ca_pem,
+            b"http/1.1",
+            Some(client_cert(&ca, "intruder")),
+        ))
+        .unwrap();
+    assert_eq!(
+        (status, crate::proxy::error_code(&body)),
+        (403, "AccessDenied"),
+        "{body}"
+    );
+    // No certificate: no answer at all.
+    let none = rt.block_on(try_call(&addr, &ca_pem, b"http/1.1", None));
+    assert!(
+        none.is_err(),
+        "served without a client certificate: {:?}",
+        none.ok()
+    );
 }
