@@ -86,8 +86,20 @@ pub struct ProxyState {
     client: Client<hyper_rustls::HttpsConnector<HttpConnector>, BoxBody>,
 }
 
+/// A TLS client configuration that trusts nothing (for a plain-HTTP upstream's client).
+fn no_roots_tls_config() -> Result<tokio_rustls::rustls::ClientConfig, String> {
+    use tokio_rustls::rustls;
+    Ok(rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| e.to_string())?
+    .with_root_certificates(rustls::RootCertStore::empty())
+    .with_no_client_auth())
+}
+
 /// The TLS client configuration for an `https://` upstream: roots from `ca_file` (PEM), or the
-/// Mozilla roots of `webpki-roots`.
+/// system's trust store (the Mozilla roots of `webpki-roots` when it has none).
 pub fn upstream_tls_config(
     ca_file: Option<&std::path::Path>,
 ) -> Result<tokio_rustls::rustls::ClientConfig, String> {
@@ -112,7 +124,20 @@ pub fn upstream_tls_config(
             }
             builder.with_root_certificates(roots)
         }
-        None => hyper_rustls::ConfigBuilderExt::with_webpki_roots(builder),
+        // The system's trust store; the Mozilla roots when it has none.
+        None => match hyper_rustls::ConfigBuilderExt::with_native_roots(builder) {
+            Ok(native) => native,
+            Err(e) => {
+                tracing::warn!(error = %e, "no system CA certificates: using the webpki roots");
+                hyper_rustls::ConfigBuilderExt::with_webpki_roots(
+                    rustls::ClientConfig::builder_with_provider(Arc::new(
+                        rustls::crypto::ring::default_provider(),
+                    ))
+                    .with_safe_default_protocol_versions()
+                    .map_err(|e| e.to_string())?,
+                )
+            }
+        },
     };
     Ok(builder.with_no_client_auth())
 }
@@ -139,7 +164,14 @@ impl ProxyState {
         connector.set_nodelay(true);
         connector.set_connect_timeout(Some(snapshot.upstream.connect_timeout));
         connector.enforce_http(false);
-        let tls = upstream_tls_config(snapshot.upstream.ca_file.as_deref())?;
+        let tls = match (&snapshot.upstream.target, &snapshot.upstream.ca_file) {
+            // Only an https upstream needs roots (reading the system store costs a few ms).
+            (crate::config::UpstreamTarget::Url(u), ca) if u.scheme_str() == Some("https") => {
+                upstream_tls_config(ca.as_deref())?
+            }
+            // A plain-HTTP upstream never uses TLS: no roots.
+            _ => no_roots_tls_config()?,
+        };
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls)
             .https_or_http()
