@@ -25,7 +25,9 @@ cases follow what it does, as a user of the CLI would see it:
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
@@ -42,6 +44,8 @@ READER = ctx.key("reader")
 BUCKET = "interop-bucket"
 METHODS = ["GET", "PUT", "POST", "DELETE", "HEAD"]
 tmp = tempfile.mkdtemp(prefix="tollgate-awscurl-")
+# The request bodies written for awscurl (up to 5 MB) go when the script ends.
+atexit.register(shutil.rmtree, tmp, ignore_errors=True)
 
 
 def wire_url(url: str) -> urllib.parse.SplitResult:
