@@ -60,25 +60,27 @@ impl Authorization for Service {
     }
 }
 
-/// Serves the gRPC service on `listener` until `stop` completes (open calls finish first).
+/// Serves the gRPC service on `listener` until `stop` completes (open calls finish first),
+/// on the same server as the HTTP listeners: `[limits]` (head size, connections) and `[tls]`
+/// apply to it too (with `[tls]`, Envoy's cluster to it needs a TLS `transport_socket`).
 pub async fn serve_until(
     listener: tokio::net::TcpListener,
     state: Arc<ProxyState>,
     stop: impl std::future::Future<Output = ()>,
 ) {
     let limit = max_message(&state);
-    let state_limits = state.snapshot.load().limits;
+    let (limits, tls) = (state.snapshot.load().limits, state.tls.clone());
     let service = AuthorizationServer::new(Service::new(state)).max_decoding_message_size(limit);
-    let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
-    let limits = state_limits;
-    let result = tonic::transport::Server::builder()
-        .http2_max_header_list_size(limits.max_header_bytes)
-        .add_service(service)
-        .serve_with_incoming_shutdown(incoming, stop)
-        .await;
-    if let Err(e) = result {
-        tracing::error!(error = %e, "the ext_authz gRPC listener stopped");
-    }
+    crate::proxy::serve_connections(listener, stop, limits, tls, move |req, _peer| {
+        let service = service.clone();
+        async move {
+            match tower::ServiceExt::oneshot(service, req).await {
+                Ok(resp) => resp.map(crate::proxy::body::boxed),
+                Err(never) => match never {},
+            }
+        }
+    })
+    .await;
 }
 
 /// Envoy's request as the head and body the pipeline takes.

@@ -387,3 +387,104 @@ fn client_certificates_are_required_and_their_subject_is_a_condition_key() {
         none.ok()
     );
 }
+
+/// With `[tls]`, the ext_authz gRPC listener speaks gRPC over TLS (ALPN h2): a `Check` of an
+/// unsigned request is answered with Tollgate's denial.
+#[test]
+fn the_ext_authz_grpc_listener_speaks_tls_too() {
+    use prost::Message;
+    let dir = tempfile::tempdir().unwrap();
+    let (ca_pem, ca) = test_ca();
+    write_leaf(dir.path(), &ca, "tollgate");
+    let config = write_config(dir.path());
+    let tg = Tollgate::start(
+        &[
+            "serve",
+            "--config",
+            &config,
+            "--ext-authz-grpc-listen",
+            "127.0.0.1:0",
+        ],
+        true,
+    );
+    let addr = tg.ext_authz_grpc_addr.clone().unwrap();
+    let check = crate::extauthz::check_request(
+        "app.internal",
+        "GET",
+        "/orders/1",
+        &[("user-agent".to_owned(), "tls-test".to_owned())],
+        b"",
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (status, body) = rt.block_on(async {
+        use rustls_pki_types::pem::PemObject;
+        let mut roots = rustls::RootCertStore::empty();
+        roots
+            .add(rustls_pki_types::CertificateDer::from_pem_slice(ca_pem.as_bytes()).unwrap())
+            .unwrap();
+        let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        config.alpn_protocols = vec![b"h2".to_vec()];
+        let tcp = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+            .connect(
+                rustls_pki_types::ServerName::try_from("localhost").unwrap(),
+                tcp,
+            )
+            .await
+            .unwrap();
+        let (mut send, conn) = hyper::client::conn::http2::handshake(
+            hyper_util::rt::TokioExecutor::new(),
+            TokioIo::new(tls),
+        )
+        .await
+        .unwrap();
+        tokio::spawn(conn);
+        // One gRPC message: no compression, big-endian length, the protobuf.
+        let message = check.encode_to_vec();
+        let mut framed = vec![0u8];
+        framed.extend_from_slice(&u32::try_from(message.len()).unwrap().to_be_bytes());
+        framed.extend_from_slice(&message);
+        let req = http::Request::builder()
+            .method("POST")
+            .uri(format!(
+                "https://{addr}/envoy.service.auth.v3.Authorization/Check"
+            ))
+            .header("content-type", "application/grpc")
+            .header("te", "trailers")
+            .body(http_body_util::Full::new(bytes::Bytes::from(framed)))
+            .unwrap();
+        let resp = send.send_request(req).await.unwrap();
+        let status = resp.status().as_u16();
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        (status, body)
+    });
+    assert_eq!(status, 200);
+    assert!(body.len() > 5, "no gRPC message in {body:?}");
+    let resp =
+        envoy_types::pb::envoy::service::auth::v3::CheckResponse::decode(&body[5..]).unwrap();
+    assert_eq!(resp.status.map(|s| s.code), Some(7), "PERMISSION_DENIED");
+    match resp.http_response {
+        Some(
+            envoy_types::pb::envoy::service::auth::v3::check_response::HttpResponse::DeniedResponse(
+                d,
+            ),
+        ) => {
+            assert_eq!(
+                crate::proxy::error_code(&d.body),
+                "MissingAuthenticationToken",
+                "{}",
+                d.body
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+}
