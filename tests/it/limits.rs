@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use aws_sigv4::http_request::SignableBody;
 
-use crate::proxy::{error_code, send_raw, signed_headers, write_config, KEY_ID, SECRET};
+use crate::proxy::{alice_get, error_code, send_raw, signed_headers, write_config, KEY_ID, SECRET};
 use crate::support::Tollgate;
 
 fn start(limits: &str) -> (Tollgate, tempfile::TempDir) {
@@ -26,15 +26,7 @@ fn start(limits: &str) -> (Tollgate, tempfile::TempDir) {
 
 /// A correctly signed GET: Tollgate still answers other clients.
 fn still_serving(tg: &Tollgate) {
-    let url = format!("{}/orders/1", tg.proxy_url());
-    let headers = signed_headers(
-        "GET",
-        &url,
-        "execute-api",
-        SignableBody::Bytes(b""),
-        &[],
-        (KEY_ID, SECRET),
-    );
+    let headers = alice_get(&tg.proxy_addr, "/orders/1");
     let r = send_raw(&tg.proxy_addr, "GET", "/orders/1", &headers, b"");
     assert_eq!(r.status, 200, "{}", r.body);
 }
@@ -136,22 +128,7 @@ fn connections_over_the_limit_get_503_and_the_rest_is_served() {
     drop(idle);
     let started = Instant::now();
     loop {
-        let url = format!("{}/orders/1", tg.proxy_url());
-        let headers = signed_headers(
-            "GET",
-            &url,
-            "execute-api",
-            SignableBody::Bytes(b""),
-            &[],
-            (KEY_ID, SECRET),
-        );
-        let mut s = TcpStream::connect(&tg.proxy_addr).unwrap();
-        let mut head = "GET /orders/1 HTTP/1.1\r\n".to_owned();
-        for (k, v) in &headers {
-            head.push_str(&format!("{k}: {v}\r\n"));
-        }
-        head.push_str("connection: close\r\n\r\n");
-        s.write_all(head.as_bytes()).unwrap();
+        let mut s = send_signed_get(&tg.proxy_addr, "/orders/1", false);
         let (text, _) = read_until_closed(&mut s, Duration::from_secs(5));
         if text.starts_with("HTTP/1.1 200") {
             break;
@@ -180,23 +157,18 @@ fn hanging_upstream() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>
     (addr, accepted)
 }
 
-/// Sends a signed GET on a fresh connection without waiting for the answer.
-fn send_signed_get(proxy: &str, path: &str) -> TcpStream {
-    let url = format!("http://{proxy}{path}");
-    let headers = signed_headers(
-        "GET",
-        &url,
-        "execute-api",
-        SignableBody::Bytes(b""),
-        &[],
-        (KEY_ID, SECRET),
-    );
+/// Sends alice's signed GET on a fresh connection without waiting for the answer; the
+/// connection stays open after it when `keep_alive`.
+fn send_signed_get(proxy: &str, path: &str, keep_alive: bool) -> TcpStream {
     let mut s = TcpStream::connect(proxy).unwrap();
     let mut head = format!("GET {path} HTTP/1.1\r\n");
-    for (k, v) in &headers {
+    for (k, v) in &alice_get(proxy, path) {
         head.push_str(&format!("{k}: {v}\r\n"));
     }
-    head.push_str("connection: close\r\n\r\n");
+    if !keep_alive {
+        head.push_str("connection: close\r\n");
+    }
+    head.push_str("\r\n");
     s.write_all(head.as_bytes()).unwrap();
     s
 }
@@ -214,7 +186,7 @@ fn calls_over_max_in_flight_are_shed_with_503_and_served_again_after() {
     let tg = Tollgate::start(&["serve", "--config", &config], false);
     // Two calls wait on the upstream (until its 3 s timeout)…
     let mut waiting: Vec<TcpStream> = (0..2)
-        .map(|i| send_signed_get(&tg.proxy_addr, &format!("/orders/{i}")))
+        .map(|i| send_signed_get(&tg.proxy_addr, &format!("/orders/{i}"), false))
         .collect();
     // …(once the upstream holds both)…
     let started = Instant::now();
@@ -226,7 +198,7 @@ fn calls_over_max_in_flight_are_shed_with_503_and_served_again_after() {
         std::thread::sleep(Duration::from_millis(10));
     }
     // …so a third is shed at once.
-    let mut s = send_signed_get(&tg.proxy_addr, "/orders/9");
+    let mut s = send_signed_get(&tg.proxy_addr, "/orders/9", false);
     let (shed, _) = read_until_closed(&mut s, Duration::from_secs(10));
     assert!(shed.starts_with("HTTP/1.1 503"), "not shed: {shed}");
     assert!(shed.contains("<Code>ServiceUnavailable</Code>"), "{shed}");
@@ -234,12 +206,28 @@ fn calls_over_max_in_flight_are_shed_with_503_and_served_again_after() {
         shed.to_ascii_lowercase().contains("retry-after: 1"),
         "{shed}"
     );
+    // An S3 call is shed with S3's own code.
+    let s3 = signed_headers(
+        "GET",
+        &format!("http://{}/bucket/key", tg.proxy_addr),
+        "s3",
+        SignableBody::Bytes(b""),
+        &[],
+        (KEY_ID, SECRET),
+    );
+    let r = send_raw(&tg.proxy_addr, "GET", "/bucket/key", &s3, b"");
+    assert_eq!(
+        (r.status, error_code(&r.body)),
+        (503, "SlowDown"),
+        "{}",
+        r.body
+    );
     // The waiting calls end at the upstream timeout (504); then calls pass again.
     for s in &mut waiting {
         let (text, _) = read_until_closed(s, Duration::from_secs(15));
         assert!(text.starts_with("HTTP/1.1 504"), "{text}");
     }
-    let mut s = send_signed_get(&tg.proxy_addr, "/orders/10");
+    let mut s = send_signed_get(&tg.proxy_addr, "/orders/10", false);
     let (text, _) = read_until_closed(&mut s, Duration::from_secs(15));
     assert!(
         text.starts_with("HTTP/1.1 504"),
@@ -252,22 +240,7 @@ fn calls_over_max_in_flight_are_shed_with_503_and_served_again_after() {
 #[test]
 fn idle_keep_alive_connections_are_closed_at_the_header_read_timeout() {
     let (tg, _dir) = start("header_read_timeout_ms = 500");
-    let url = format!("{}/orders/1", tg.proxy_url());
-    let headers = signed_headers(
-        "GET",
-        &url,
-        "execute-api",
-        SignableBody::Bytes(b""),
-        &[],
-        (KEY_ID, SECRET),
-    );
-    let mut s = TcpStream::connect(&tg.proxy_addr).unwrap();
-    let mut head = "GET /orders/1 HTTP/1.1\r\n".to_owned();
-    for (k, v) in &headers {
-        head.push_str(&format!("{k}: {v}\r\n"));
-    }
-    head.push_str("\r\n"); // keep-alive
-    s.write_all(head.as_bytes()).unwrap();
+    let mut s = send_signed_get(&tg.proxy_addr, "/orders/1", true);
     let (text, closed) = read_until_closed(&mut s, Duration::from_secs(15));
     assert!(text.starts_with("HTTP/1.1 200"), "{text}");
     assert!(closed, "an idle keep-alive connection was kept open");

@@ -164,6 +164,19 @@ pub(crate) fn signed_headers_with_token(
         .collect()
 }
 
+/// alice's signed `GET {path}` (execute-api, the key of [`write_config`]) for the listener at
+/// `addr`: the headers to send.
+pub(crate) fn alice_get(addr: &str, path: &str) -> Vec<(String, String)> {
+    signed_headers(
+        "GET",
+        &format!("http://{addr}{path}"),
+        "execute-api",
+        SignableBody::Bytes(b""),
+        &[],
+        (KEY_ID, SECRET),
+    )
+}
+
 pub(crate) struct RawResponse {
     pub(crate) status: u16,
     pub(crate) body: String,

@@ -7,10 +7,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use aws_sigv4::http_request::SignableBody;
-
 use crate::audit::metric;
-use crate::proxy::{error_code, send_raw, signed_headers, KEY_ID, SECRET};
+use crate::proxy::{error_code, send_raw};
 use crate::support::Tollgate;
 
 const ALLOW: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"execute-api:Invoke","Resource":"*"}]}"#;
@@ -40,15 +38,7 @@ fn sighup(tg: &Tollgate) {
 
 /// A signed GET of /orders/1: (status, error code).
 fn get_order(tg: &Tollgate) -> (u16, String) {
-    let url = format!("{}/orders/1", tg.proxy_url());
-    let headers = signed_headers(
-        "GET",
-        &url,
-        "execute-api",
-        SignableBody::Bytes(b""),
-        &[],
-        (KEY_ID, SECRET),
-    );
+    let headers = crate::proxy::alice_get(&tg.proxy_addr, "/orders/1");
     let r = send_raw(&tg.proxy_addr, "GET", "/orders/1", &headers, b"");
     (r.status, error_code(&r.body).to_owned())
 }

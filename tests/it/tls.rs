@@ -291,15 +291,7 @@ fn https_upstreams_are_verified_against_their_ca() {
             5000,
         );
         let tg = Tollgate::start(&["serve", "--config", &config], false);
-        let url = format!("{}/orders/1", tg.proxy_url());
-        let headers = signed_headers(
-            "GET",
-            &url,
-            "execute-api",
-            SignableBody::Bytes(b""),
-            &[],
-            (KEY_ID, SECRET),
-        );
+        let headers = crate::proxy::alice_get(&tg.proxy_addr, "/orders/1");
         let r = crate::proxy::send_raw(&tg.proxy_addr, "GET", "/orders/1", &headers, b"");
         assert_eq!(r.status, want, "{ca_line:?}: {}", r.body);
         if want == 200 {
