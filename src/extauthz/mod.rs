@@ -155,10 +155,6 @@ pub async fn check(state: &ProxyState, input: CheckInput, listener: Listener) ->
     let client_ip = gate.client_ip;
     let request_id_header = gate.request_id_header().cloned();
     let result: Result<Allowed, Reject> = async {
-        if let Some(e) = gate::body_over_limit(&parts.headers, snapshot.limits.max_body_bytes) {
-            gate.draft.claimed(&parts.headers, parts.uri.query());
-            return Err(Reject::Aws(e));
-        }
         let (authd, body) =
             gate::authenticate(state, &snapshot, &parts, body, now, &mut gate.draft).await?;
         metadata.principal_arn = Some(authd.principal.arn.clone());

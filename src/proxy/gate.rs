@@ -427,6 +427,11 @@ pub(crate) async fn authenticate(
     now: i64,
     draft: &mut Draft<'_>,
 ) -> Result<(Authenticated, Body), Reject> {
+    // A body declared over `[limits] max_body_bytes` is refused before anything is read.
+    if let Some(e) = body_over_limit(&parts.headers, snapshot.limits.max_body_bytes) {
+        draft.claimed(&parts.headers, parts.uri.query());
+        return Err(Reject::Aws(e));
+    }
     let http_req = http_request(parts);
     let pending = match authn::begin(&http_req, snapshot, &state.sessions, now) {
         Ok(p) => p,

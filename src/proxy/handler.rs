@@ -147,10 +147,6 @@ async fn process(
         .is_some();
     let now = crate::time::now_epoch();
     let http_req = gate::http_request(&parts);
-    if let Some(e) = gate::body_over_limit(&parts.headers, snapshot.limits.max_body_bytes) {
-        draft.claimed(&parts.headers, parts.uri.query());
-        return Err(Reject::Aws(e));
-    }
     // 0. An unsigned form post (or query) may be STS `AssumeRoleWithWebIdentity`, which carries
     //    no AWS signature: answered here, never forwarded.
     if sts::service::may_be_web_identity(&parts) {
