@@ -260,6 +260,12 @@ pub struct Limits {
     pub max_header_bytes: u32,
     /// Most headers in a request (HTTP/1). Default 100; more → 431.
     pub max_headers: usize,
+    /// Longest request target (path and query, as sent). Default 16 KiB; longer → 414
+    /// `RequestURITooLong`, before the signature is looked at.
+    pub max_uri_bytes: usize,
+    /// A connection with no call open for this long is closed (HTTP/2: GOAWAY). Default 60 s.
+    /// HTTP/1 connections waiting for their next request also close at `header_read_timeout`.
+    pub idle_timeout: Duration,
     /// Open connections per listener. Default 10,000; beyond, a new connection gets 503
     /// `ServiceUnavailable` and is closed.
     pub max_connections: usize,
@@ -283,6 +289,8 @@ impl Default for Limits {
             header_read_timeout: Duration::from_secs(10),
             max_header_bytes: 64 * 1024,
             max_headers: 100,
+            max_uri_bytes: 16 * 1024,
+            idle_timeout: Duration::from_secs(60),
             max_connections: 10_000,
             max_body_bytes: 5 * 1024 * 1024 * 1024,
             max_in_flight: 4096,

@@ -64,6 +64,8 @@ pub(crate) struct RawLimits {
     pub(crate) header_read_timeout_ms: Option<u64>,
     pub(crate) max_header_bytes: Option<u64>,
     pub(crate) max_headers: Option<u64>,
+    pub(crate) max_uri_bytes: Option<u64>,
+    pub(crate) idle_timeout_seconds: Option<u64>,
     pub(crate) max_connections: Option<u64>,
     pub(crate) max_body_bytes: Option<u64>,
     pub(crate) max_in_flight: Option<u64>,

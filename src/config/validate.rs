@@ -435,6 +435,20 @@ impl Check<'_> {
             u64::from(d.max_header_bytes),
         );
         let headers = within("max_headers", raw.max_headers, 1, 10_000, 100);
+        let uri = within(
+            "max_uri_bytes",
+            raw.max_uri_bytes,
+            256,
+            16 * 1024 * 1024,
+            u64::try_from(d.max_uri_bytes).unwrap_or(16 * 1024),
+        );
+        let idle = within(
+            "idle_timeout_seconds",
+            raw.idle_timeout_seconds,
+            1,
+            86_400,
+            d.idle_timeout.as_secs(),
+        );
         let connections = within(
             "max_connections",
             raw.max_connections,
@@ -468,6 +482,8 @@ impl Check<'_> {
             header_read_timeout: std::time::Duration::from_millis(timeout),
             max_header_bytes: u32::try_from(header_bytes).unwrap_or(d.max_header_bytes),
             max_headers: usize::try_from(headers).unwrap_or(d.max_headers),
+            max_uri_bytes: usize::try_from(uri).unwrap_or(d.max_uri_bytes),
+            idle_timeout: std::time::Duration::from_secs(idle),
             max_connections: usize::try_from(connections).unwrap_or(d.max_connections),
             max_body_bytes: body,
             max_in_flight: usize::try_from(in_flight).unwrap_or(d.max_in_flight),

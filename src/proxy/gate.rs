@@ -406,6 +406,20 @@ pub(crate) fn body_over_limit(headers: &http::HeaderMap, limit: u64) -> Option<A
     })
 }
 
+/// `414` when the request target (path and query as sent) is longer than `[limits]
+/// max_uri_bytes`. AWS's own front ends answer this with a bare 414; the error body here names
+/// the limit.
+pub(crate) fn uri_over_limit(uri: &http::Uri, limit: usize) -> Option<AwsError> {
+    let len = uri.path_and_query().map_or(0, |pq| pq.as_str().len());
+    (len > limit).then(|| {
+        AwsError::client(
+            http::StatusCode::URI_TOO_LONG,
+            "RequestURITooLong",
+            format!("The request URI is {len} bytes long, over the limit of {limit}"),
+        )
+    })
+}
+
 /// The refusal when the signature covers a body the listener was not given.
 pub(crate) fn body_unavailable(protocol_headers: &http::HeaderMap) -> Reject {
     Reject::Aws(AwsError::access_denied(
@@ -427,8 +441,11 @@ pub(crate) async fn authenticate(
     now: i64,
     draft: &mut Draft<'_>,
 ) -> Result<(Authenticated, Body), Reject> {
-    // A body declared over `[limits] max_body_bytes` is refused before anything is read.
-    if let Some(e) = body_over_limit(&parts.headers, snapshot.limits.max_body_bytes) {
+    // A request target over `[limits] max_uri_bytes`, or a body declared over
+    // `max_body_bytes`, is refused before anything else is looked at.
+    if let Some(e) = uri_over_limit(&parts.uri, snapshot.limits.max_uri_bytes)
+        .or_else(|| body_over_limit(&parts.headers, snapshot.limits.max_body_bytes))
+    {
         draft.claimed(&parts.headers, parts.uri.query());
         return Err(Reject::Aws(e));
     }

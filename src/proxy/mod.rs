@@ -298,7 +298,9 @@ pub async fn serve_connections<F, Fut>(
     F: Fn(hyper::Request<hyper::body::Incoming>, SocketAddr) -> Fut + Clone + Send + Sync + 'static,
     Fut: std::future::Future<Output = hyper::Response<BoxBody>> + Send + 'static,
 {
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    // Every connection task holds a receiver: `send` asks them to finish, `closed` waits
+    // until they all have.
+    let (shutdown, shutdown_rx) = tokio::sync::watch::channel(());
     let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -343,28 +345,39 @@ pub async fn serve_connections<F, Fut>(
         };
         let handler = handler.clone();
         let secure = tls.is_some();
-        let svc =
+        let activity = Arc::new(Activity::default());
+        let svc = {
+            let activity = activity.clone();
             hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
                 if secure {
                     req.extensions_mut().insert(crate::tls::SecureTransport);
                 }
+                let open = activity.begin();
                 let response = handler(req, peer);
-                async move { Ok::<_, Infallible>(response.await) }
-            });
-        let watcher = graceful.watcher();
+                async move {
+                    let response = response.await;
+                    drop(open);
+                    Ok::<_, Infallible>(response)
+                }
+            })
+        };
+        let shutdown = shutdown_rx.clone();
         let builder = builder.clone();
         let acceptor = tls.as_ref().map(|t| t.acceptor());
         let handshake_timeout = limits.header_read_timeout;
+        let idle_timeout = limits.idle_timeout;
         tokio::spawn(async move {
             let served = match acceptor {
                 None => {
-                    watcher
-                        .watch(
-                            builder
-                                .serve_connection(TokioIo::new(stream), svc)
-                                .into_owned(),
-                        )
-                        .await
+                    let conn = builder.serve_connection(TokioIo::new(stream), svc);
+                    drive(
+                        conn,
+                        |c| c.graceful_shutdown(),
+                        shutdown,
+                        &activity,
+                        idle_timeout,
+                    )
+                    .await
                 }
                 Some(acceptor) => {
                     match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
@@ -384,13 +397,15 @@ pub async fn serve_connections<F, Fut>(
                                     hyper::service::Service::call(&svc, req)
                                 },
                             );
-                            watcher
-                                .watch(
-                                    builder
-                                        .serve_connection(TokioIo::new(stream), svc)
-                                        .into_owned(),
-                                )
-                                .await
+                            let conn = builder.serve_connection(TokioIo::new(stream), svc);
+                            drive(
+                                conn,
+                                |c| c.graceful_shutdown(),
+                                shutdown,
+                                &activity,
+                                idle_timeout,
+                            )
+                            .await
                         }
                         Ok(Err(e)) => {
                             tracing::debug!(error = %e, %peer, "TLS handshake failed");
@@ -410,5 +425,88 @@ pub async fn serve_connections<F, Fut>(
         });
     }
     drop(listener);
-    graceful.shutdown().await;
+    drop(shutdown_rx);
+    // Ask every open connection to finish (HTTP/1: close after the call in progress; HTTP/2:
+    // GOAWAY), then wait until they have.
+    let _ = shutdown.send(());
+    shutdown.closed().await;
+}
+
+/// What a connection is doing, for its idle timeout: calls open now, and a count that moves
+/// whenever one starts or ends. Updated with two uncontended atomic operations per call.
+#[derive(Default)]
+struct Activity {
+    open: std::sync::atomic::AtomicUsize,
+    events: std::sync::atomic::AtomicU64,
+}
+
+impl Activity {
+    fn begin(self: &Arc<Self>) -> OpenCall {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.open.fetch_add(1, Relaxed);
+        self.events.fetch_add(1, Relaxed);
+        OpenCall(self.clone())
+    }
+
+    /// The event count while no call is open, `None` while one is.
+    fn quiet_mark(&self) -> Option<u64> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let mark = self.events.load(Relaxed);
+        (self.open.load(Relaxed) == 0).then_some(mark)
+    }
+}
+
+/// A call counted as open on its connection until dropped.
+struct OpenCall(Arc<Activity>);
+
+impl Drop for OpenCall {
+    fn drop(&mut self) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.0.open.fetch_sub(1, Relaxed);
+        self.0.events.fetch_add(1, Relaxed);
+    }
+}
+
+/// Serves one connection until it ends. It is asked to finish (`graceful_shutdown`: HTTP/1
+/// closes after the call in progress, HTTP/2 sends GOAWAY and lets open streams finish) when
+/// the listener shuts down, or when no call has been open on it for `idle_timeout` — checked
+/// four times per period, so an idle connection closes between 1 and 1.25 periods after its
+/// last call.
+async fn drive<C, E>(
+    conn: C,
+    graceful_shutdown: impl Fn(std::pin::Pin<&mut C>),
+    mut shutdown: tokio::sync::watch::Receiver<()>,
+    activity: &Activity,
+    idle_timeout: std::time::Duration,
+) -> Result<(), E>
+where
+    C: std::future::Future<Output = Result<(), E>>,
+{
+    let mut conn = std::pin::pin!(conn);
+    let tick = idle_timeout / 4;
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + tick, tick);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // The event count at the last tick, and how many ticks in a row it has stayed quiet.
+    let mut last = activity.quiet_mark();
+    let mut quiet_ticks = 0u32;
+    let mut finishing = false;
+    loop {
+        tokio::select! {
+            served = conn.as_mut() => return served,
+            _ = shutdown.changed(), if !finishing => {
+                finishing = true;
+                graceful_shutdown(conn.as_mut());
+            }
+            _ = ticks.tick(), if !finishing => {
+                let now = activity.quiet_mark();
+                quiet_ticks = if now.is_some() && now == last { quiet_ticks + 1 } else { 0 };
+                last = now;
+                if quiet_ticks >= 4 {
+                    tracing::debug!("closing an idle connection");
+                    finishing = true;
+                    graceful_shutdown(conn.as_mut());
+                }
+            }
+        }
+    }
 }

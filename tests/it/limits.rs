@@ -1,7 +1,7 @@
 //! Limits of the real binary: a slow request head (slowloris) is cut at
-//! `header_read_timeout_ms`, an oversized head gets 431, an oversized body 413
-//! `EntityTooLarge`, connections over `max_connections` 503 — and Tollgate keeps serving other
-//! clients throughout.
+//! `header_read_timeout_ms`, an oversized head gets 431, an over-long URI 414, an oversized body
+//! 413 `EntityTooLarge`, connections over `max_connections` 503, idle HTTP/2 connections get
+//! GOAWAY at `idle_timeout_seconds` — and Tollgate keeps serving other clients throughout.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -54,7 +54,7 @@ fn read_until_closed(s: &mut TcpStream, limit: Duration) -> (String, bool) {
 #[test]
 fn slow_heads_are_cut_and_oversized_heads_and_bodies_refused() {
     let (tg, _dir) =
-        start("header_read_timeout_ms = 500\nmax_header_bytes = 8192\nmax_body_bytes = 1000");
+        start("header_read_timeout_ms = 500\nmax_header_bytes = 8192\nmax_body_bytes = 1000\nmax_uri_bytes = 1024");
 
     // Slowloris: half a request head, then nothing. The connection is closed at the timeout;
     // meanwhile other clients are served.
@@ -74,6 +74,23 @@ fn slow_heads_are_cut_and_oversized_heads_and_bodies_refused() {
     let r = send_raw(&tg.proxy_addr, "GET", "/orders/1", &big, b"");
     assert_eq!(r.status, 431, "{}", r.head);
     still_serving(&tg);
+
+    // A correctly signed request whose URI is over max_uri_bytes (but whose head is within
+    // max_header_bytes): 414, before the signature is checked.
+    let long = format!("/orders/1?q={}", "a".repeat(1100));
+    let headers = alice_get(&tg.proxy_addr, &long);
+    let r = send_raw(&tg.proxy_addr, "GET", &long, &headers, b"");
+    assert_eq!(
+        (r.status, error_code(&r.body)),
+        (414, "RequestURITooLong"),
+        "{}",
+        r.body
+    );
+    // At the limit it passes.
+    let at_limit = format!("/orders/1?q={}", "a".repeat(1024 - "/orders/1?q=".len()));
+    let headers = alice_get(&tg.proxy_addr, &at_limit);
+    let r = send_raw(&tg.proxy_addr, "GET", &at_limit, &headers, b"");
+    assert_eq!(r.status, 200, "{}", r.body);
 
     // A body over max_body_bytes, refused before it is read: 413 EntityTooLarge.
     let url = format!("{}/orders", tg.proxy_url());
@@ -245,4 +262,103 @@ fn idle_keep_alive_connections_are_closed_at_the_header_read_timeout() {
     assert!(text.starts_with("HTTP/1.1 200"), "{text}");
     assert!(closed, "an idle keep-alive connection was kept open");
     still_serving(&tg);
+}
+
+/// HTTP/2 connections (h2c, prior knowledge) with no call open for `idle_timeout_seconds` get
+/// GOAWAY and are closed; a call that takes longer than the idle timeout (its body arrives
+/// slowly) is not cut, and the connection closes only once it has been idle that long.
+#[test]
+fn idle_http2_connections_are_closed_but_open_calls_are_not_cut() {
+    use http_body_util::BodyExt;
+    let (tg, _dir) = start("idle_timeout_seconds = 1");
+    let url = format!("{}/orders", tg.proxy_url());
+    let body: Vec<u8> = b"0123456789".repeat(3);
+    let headers = signed_headers(
+        "POST",
+        &url,
+        "execute-api",
+        SignableBody::Bytes(&body),
+        &[],
+        (KEY_ID, SECRET),
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let tcp = tokio::net::TcpStream::connect(&tg.proxy_addr)
+            .await
+            .unwrap();
+        let (mut send, conn) = hyper::client::conn::http2::handshake(
+            hyper_util::rt::TokioExecutor::new(),
+            hyper_util::rt::TokioIo::new(tcp),
+        )
+        .await
+        .unwrap();
+        let closed = tokio::spawn(async move {
+            let _ = conn.await;
+            Instant::now()
+        });
+        // The body comes in three parts 700 ms apart: the call is open for 1.4 s, longer than
+        // the idle timeout.
+        let (tx, rx) = tokio::sync::mpsc::channel::<
+            Result<hyper::body::Frame<bytes::Bytes>, std::convert::Infallible>,
+        >(4);
+        let parts: Vec<bytes::Bytes> = body.chunks(10).map(bytes::Bytes::copy_from_slice).collect();
+        tokio::spawn(async move {
+            for (i, part) in parts.into_iter().enumerate() {
+                if i > 0 {
+                    tokio::time::sleep(Duration::from_millis(700)).await;
+                }
+                let _ = tx.send(Ok(hyper::body::Frame::data(part))).await;
+            }
+        });
+        let stream_body = ChannelBody(rx);
+        let mut req = http::Request::builder().method("POST").uri(&url);
+        for (k, v) in &headers {
+            if k != "host" {
+                req = req.header(k, v);
+            }
+        }
+        let resp = send
+            .send_request(req.body(stream_body).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        let echo = resp.into_body().collect().await.unwrap().to_bytes();
+        assert!(
+            String::from_utf8_lossy(&echo).contains("orders"),
+            "{}",
+            String::from_utf8_lossy(&echo)
+        );
+        let answered = Instant::now();
+        // Now idle: the server closes the connection between 1 and 1.25 s later.
+        let closed_at = tokio::time::timeout(Duration::from_secs(10), closed)
+            .await
+            .expect("an idle HTTP/2 connection was kept open")
+            .unwrap();
+        let idle = closed_at - answered;
+        assert!(
+            idle >= Duration::from_millis(900),
+            "closed after only {idle:?} of idleness"
+        );
+    });
+    still_serving(&tg);
+}
+
+/// A request body whose frames come from a channel.
+struct ChannelBody(
+    tokio::sync::mpsc::Receiver<Result<hyper::body::Frame<bytes::Bytes>, std::convert::Infallible>>,
+);
+
+impl hyper::body::Body for ChannelBody {
+    type Data = bytes::Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<bytes::Bytes>, Self::Error>>> {
+        self.0.poll_recv(cx)
+    }
 }
