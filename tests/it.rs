@@ -14,6 +14,10 @@
 #[path = "it/support.rs"]
 mod support;
 
+/// A steady load generator for the operational tests.
+#[path = "it/load.rs"]
+mod load;
+
 #[path = "it/interop.rs"]
 mod interop;
 

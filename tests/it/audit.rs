@@ -693,151 +693,91 @@ fn the_stdout_sink_prints_one_record_per_line() {
     assert!(tg.terminate(Duration::from_secs(30)).success());
 }
 
-/// What one call during shutdown got.
-enum Outcome {
-    /// A whole response: status and request id.
-    Completed(u16, String),
-    /// Refused or closed before any byte of a response: never accepted.
-    NotAccepted,
-    /// Part of a response, then the connection broke.
-    Broken(String),
-}
-
-fn call_during_shutdown(addr: &str, key: &crate::support::DemoKey, n: u64) -> Outcome {
-    use std::io::Write;
-    let path = format!("/orders/{n}");
+/// SIGTERM under a steady load — 16 keep-alive clients and 16 clients opening a connection per
+/// call, all sending signed GETs back to back: every call either completes or is never
+/// accepted (no response cut in the middle, no error answer), and the audit trail holds exactly
+/// one record for each completed call — none missing, none for a call its client never saw
+/// answered.
+#[test]
+fn sigterm_under_load_loses_no_call_and_no_record() {
+    use crate::load::{Load, Outcome};
+    let mut tg = Tollgate::demo();
+    let key = tg.key("admin");
+    let addr = tg.proxy_addr.clone();
     let headers = crate::proxy::signed_headers(
         "GET",
-        &format!("http://{addr}{path}"),
+        &format!("http://{addr}/orders/1"),
         "execute-api",
         SignableBody::Bytes(b""),
         &[],
         (&key.access_key_id, &key.secret_access_key),
     );
-    let Ok(mut s) = std::net::TcpStream::connect(addr) else {
-        return Outcome::NotAccepted;
-    };
-    let _ = s.set_read_timeout(Some(Duration::from_secs(30)));
-    let mut head = format!("GET {path} HTTP/1.1\r\n");
-    for (k, v) in &headers {
-        head.push_str(&format!("{k}: {v}\r\n"));
-    }
-    head.push_str("connection: close\r\n\r\n");
-    if s.write_all(head.as_bytes()).is_err() {
-        return Outcome::NotAccepted;
-    }
-    let mut out = Vec::new();
-    let read = s.read_to_end(&mut out);
-    let text = String::from_utf8_lossy(&out).into_owned();
-    if out.is_empty() {
-        return Outcome::NotAccepted;
-    }
-    let complete = read.is_ok()
-        && text.split_once("\r\n\r\n").is_some_and(|(h, body)| {
-            h.lines()
-                .find_map(|l| l.strip_prefix("content-length: "))
-                .and_then(|n| n.trim().parse::<usize>().ok())
-                .is_some_and(|n| body.len() == n)
-        });
-    if !complete {
-        return Outcome::Broken(text);
-    }
-    let status = text
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let id = text
-        .lines()
-        .find_map(|l| l.strip_prefix("x-amzn-requestid: "))
-        .unwrap_or("")
-        .trim()
-        .to_owned();
-    Outcome::Completed(status, id)
-}
-
-/// SIGTERM while calls keep arriving: every call either completes or is never accepted, and
-/// every completed call has its audit record.
-#[test]
-fn sigterm_under_load_loses_no_call_and_no_record() {
-    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-    use std::sync::{Arc, Mutex};
-    let mut tg = Tollgate::demo();
-    let key = tg.key("admin");
-    let addr = tg.proxy_addr.clone();
-    let stopping = Arc::new(AtomicBool::new(false));
-    let counter = Arc::new(AtomicU64::new(0));
-    let outcomes = Arc::new(Mutex::new(Vec::new()));
-    let clients: Vec<_> = (0..3)
-        .map(|_| {
-            let (addr, key) = (addr.clone(), key.clone());
-            let (stopping, counter, outcomes) =
-                (stopping.clone(), counter.clone(), outcomes.clone());
-            std::thread::spawn(move || loop {
-                let n = counter.fetch_add(1, Ordering::Relaxed);
-                let outcome = call_during_shutdown(&addr, &key, n);
-                let refused = matches!(outcome, Outcome::NotAccepted);
-                outcomes.lock().unwrap().push(outcome);
-                // Keep calling until the listener is gone.
-                if refused && stopping.load(Ordering::Relaxed) {
-                    break;
-                }
-            })
-        })
-        .collect();
+    let kept = Load::start(&addr, "/orders/1", headers.clone(), 16);
+    let fresh = Load::start_with(&addr, "/orders/1", headers, 16, false);
     // Let calls flow, then stop the process under them.
-    while counter.load(Ordering::Relaxed) < 60 {
+    while kept.count() + fresh.count() < 1000 {
         std::thread::sleep(Duration::from_millis(10));
     }
-    stopping.store(true, Ordering::Relaxed);
     tg.send_sigterm();
-    for c in clients {
-        c.join().unwrap();
-    }
     let status = tg.wait_for_exit(Duration::from_secs(60));
     assert!(status.success(), "{}", tg.stderr_tail(40));
+    let mut calls = kept.finish();
+    let kept_calls = calls.len();
+    calls.extend(fresh.finish());
 
-    let outcomes = outcomes.lock().unwrap();
-    let broken: Vec<&String> = outcomes
+    let broken: Vec<&Outcome> = calls
         .iter()
-        .filter_map(|o| match o {
-            Outcome::Broken(text) => Some(text),
-            _ => None,
-        })
+        .map(|c| &c.outcome)
+        .filter(|o| matches!(o, Outcome::Broken(_)))
         .collect();
     assert!(broken.is_empty(), "calls cut mid-response: {broken:?}");
-    let completed: Vec<(u16, &str)> = outcomes
+    let answered: Vec<(u16, &str)> = calls
         .iter()
-        .filter_map(|o| match o {
-            Outcome::Completed(status, id) => Some((*status, id.as_str())),
+        .filter_map(|c| match &c.outcome {
+            Outcome::Answered {
+                status, request_id, ..
+            } => Some((*status, request_id.as_str())),
             _ => None,
         })
         .collect();
     assert!(
-        completed.len() >= 60,
-        "only {} calls completed",
-        completed.len()
+        answered.iter().all(|(s, _)| *s == 200),
+        "{:?}",
+        answered
+            .iter()
+            .filter(|(s, _)| *s != 200)
+            .take(10)
+            .collect::<Vec<_>>()
     );
-    assert!(completed.iter().all(|(s, _)| *s == 200), "{completed:?}");
     let recs = records(&tg.audit_dir());
-    let recorded: std::collections::HashSet<&str> = recs
+    let recorded: Vec<&str> = recs
         .iter()
         .filter_map(|r| r["requestID"].as_str())
         .collect();
-    let missing: Vec<&str> = completed
-        .iter()
-        .map(|(_, id)| *id)
-        .filter(|id| !recorded.contains(id))
-        .collect();
+    let recorded_set: std::collections::HashSet<&str> = recorded.iter().copied().collect();
+    assert_eq!(recorded.len(), recorded_set.len(), "a call recorded twice");
+    let answered_set: std::collections::HashSet<&str> =
+        answered.iter().map(|(_, id)| *id).collect();
+    let missing: Vec<&&str> = answered_set.difference(&recorded_set).collect();
     assert!(
         missing.is_empty(),
-        "{} of {} completed calls have no audit record: {missing:?}",
+        "{} of {} completed calls have no audit record: {:?}",
         missing.len(),
-        completed.len()
+        answered.len(),
+        &missing[..missing.len().min(10)]
+    );
+    let unseen: Vec<&&str> = recorded_set.difference(&answered_set).collect();
+    assert!(
+        unseen.is_empty(),
+        "{} calls were recorded but their clients got no answer: {:?}",
+        unseen.len(),
+        &unseen[..unseen.len().min(10)]
     );
     println!(
-        "SIGTERM under load: {} calls completed and recorded, {} never accepted",
-        completed.len(),
-        outcomes.len() - completed.len()
+        "SIGTERM under load: {} calls ({kept_calls} on keep-alive connections), {} completed \
+         and recorded, {} never accepted, none cut",
+        calls.len(),
+        answered.len(),
+        calls.len() - answered.len()
     );
 }

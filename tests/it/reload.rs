@@ -3,11 +3,10 @@
 
 use std::path::Path;
 use std::process::Command;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::audit::metric;
+use crate::load::{Call, Load, Outcome};
 use crate::proxy::{error_code, send_raw};
 use crate::support::Tollgate;
 
@@ -136,56 +135,138 @@ fn policies_reload_on_sighup_and_on_file_change_and_a_bad_config_changes_nothing
     );
 }
 
-/// Under steady calls, 20 reloads that flip the policy: no call fails (every answer is the
-/// allow or the deny of one of the two policies), and each flip is seen. How long each took to
-/// be seen is printed, not asserted (no timing assertions in tests).
+/// Under a steady load (32 keep-alive connections sending alice's signed GET back to back), 20
+/// reloads that flip the policy, with a config that does not validate in the middle:
+/// - no call fails: every answer is the allow or the deny of one of the two policies;
+/// - the switch is atomic: once one call has seen a reload's decision, every call started
+///   after it sees that decision too (until the next reload);
+/// - while the invalid config is refused, every call keeps the last good decision.
+///
+/// How long after each SIGHUP the last old decision was seen is printed, not asserted (no timing
+/// assertions in tests).
 #[test]
 fn twenty_reloads_under_load_fail_no_call() {
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), ALLOW);
-    let tg = Arc::new(Tollgate::start(&["serve", "--config", &config], true));
-    let stop = Arc::new(AtomicBool::new(false));
-    let unexpected = Arc::new(Mutex::new(Vec::new()));
-    let load: Vec<_> = (0..2)
-        .map(|_| {
-            let (tg, stop, unexpected) = (tg.clone(), stop.clone(), unexpected.clone());
-            std::thread::spawn(move || {
-                let mut calls = 0u64;
-                while !stop.load(Ordering::Relaxed) {
-                    let got = get_order(&tg);
-                    if got != (200, String::new()) && got != (403, "AccessDenied".to_owned()) {
-                        unexpected.lock().unwrap().push(got);
-                    }
-                    calls += 1;
-                }
-                calls
-            })
-        })
-        .collect();
-    let mut seen_after = Vec::new();
+    let tg = Tollgate::start(&["serve", "--config", &config], true);
+    let headers = crate::proxy::alice_get(&tg.proxy_addr, "/orders/1");
+    let load = Load::start(&tg.proxy_addr, "/orders/1", headers, 32);
+    while load.count() < 200 {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // (when the reload was asked for, when a probe first saw its decision, that decision)
+    let mut reloads: Vec<(Instant, Instant, u16)> = Vec::new();
+    let mut refused_window = None;
     for i in 0..20 {
         let (policy, status) = if i % 2 == 0 {
             (DENY_ORDERS, 403)
         } else {
             (ALLOW, 200)
         };
+        // The file watcher may pick the change up before the SIGHUP: the reload is asked for
+        // when the file is written.
+        let asked = Instant::now();
         write_atomically(&dir.path().join("policy.json"), policy);
         sighup(&tg);
-        seen_after.push(until_status(&tg, status, &format!("reload {}", i + 1)));
+        until_status(&tg, status, &format!("reload {}", i + 1));
+        reloads.push((asked, Instant::now(), status));
+        // Let the load run on the new policy for a while.
+        std::thread::sleep(Duration::from_millis(150));
+        if i == 9 {
+            // A policy that does not parse, during load: refused, and nothing changes.
+            let failures =
+                metric(&tg, "tollgate_config_reloads_total{result=\"failure\"}").unwrap_or(0.0);
+            let from = Instant::now();
+            write_atomically(&dir.path().join("policy.json"), "{ not a policy");
+            sighup(&tg);
+            until_metric(
+                &tg,
+                "tollgate_config_reloads_total{result=\"failure\"}",
+                failures + 1.0,
+            );
+            std::thread::sleep(Duration::from_millis(300));
+            refused_window = Some((from, Instant::now(), status));
+        }
     }
-    stop.store(true, Ordering::Relaxed);
-    let calls: u64 = load.into_iter().map(|t| t.join().unwrap()).sum();
-    let unexpected = unexpected.lock().unwrap();
+    let calls = load.finish();
+
+    let failed: Vec<&Call> = calls
+        .iter()
+        .filter(|c| {
+            !matches!(&c.outcome, Outcome::Answered { status: 200, code, .. } if code.is_empty())
+                && !matches!(&c.outcome, Outcome::Answered { status: 403, code, .. } if code == "AccessDenied")
+        })
+        .collect();
     assert!(
-        unexpected.is_empty(),
-        "{} of {calls} calls failed: {:?}",
-        unexpected.len(),
-        &unexpected[..unexpected.len().min(10)]
+        failed.is_empty(),
+        "{} of {} calls failed: {:?}",
+        failed.len(),
+        calls.len(),
+        &failed[..failed.len().min(10)]
+    );
+    let status_of = |c: &Call| match c.outcome {
+        Outcome::Answered { status, .. } => status,
+        _ => 0,
+    };
+    let mut slowest = Duration::ZERO;
+    for (i, &(asked, seen, status)) in reloads.iter().enumerate() {
+        let next = reloads.get(i + 1).map(|r| r.0);
+        // Calls made between this reload and the next (a call answered after the next reload
+        // was asked for may have its decision).
+        let window = |c: &&Call| c.start >= asked && next.is_none_or(|n| c.end < n);
+        // Atomic switch: calls started after the probe saw the new decision all have it.
+        let stale: Vec<&Call> = calls
+            .iter()
+            .filter(window)
+            .filter(|c| c.start > seen && status_of(c) != status)
+            .collect();
+        assert!(
+            stale.is_empty(),
+            "reload {}: {} calls started after the new policy was seen got the old decision: {:?}",
+            i + 1,
+            stale.len(),
+            stale
+                .iter()
+                .take(5)
+                .map(|c| (c.start - seen, c.end - seen, &c.outcome))
+                .collect::<Vec<_>>()
+        );
+        // The last call that still got the old decision, measured from the SIGHUP.
+        if let Some(last_old) = calls
+            .iter()
+            .filter(window)
+            .filter(|c| status_of(c) != status)
+            .map(|c| c.start)
+            .max()
+        {
+            slowest = slowest.max(last_old - asked);
+        }
+    }
+    let (from, to, status) = refused_window.unwrap();
+    let changed = calls
+        .iter()
+        .filter(|c| c.start >= from && c.end <= to && status_of(c) != status)
+        .count();
+    let during = calls
+        .iter()
+        .filter(|c| c.start >= from && c.end <= to)
+        .count();
+    assert!(
+        during > 0,
+        "no call ran while the invalid config was refused"
+    );
+    assert_eq!(
+        changed, 0,
+        "{changed} of {during} calls changed decision while an invalid config was refused"
     );
     let failures = metric(&tg, "tollgate_config_reloads_total{result=\"failure\"}");
-    assert_eq!(failures, Some(0.0));
-    let slowest = seen_after.iter().max().unwrap();
+    assert!(failures >= Some(1.0));
+    let span = calls.last().unwrap().end - calls[0].start;
     println!(
-        "20 reloads under load: {calls} calls, none failed; new policy seen after at most {slowest:?}"
+        "20 reloads under load (32 connections): {} calls in {span:.1?} ({:.0}/s), none failed; \
+         old decisions seen at most {slowest:?} after a SIGHUP; {during} calls during the \
+         refused reload kept the old policy",
+        calls.len(),
+        calls.len() as f64 / span.as_secs_f64()
     );
 }

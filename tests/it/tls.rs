@@ -200,10 +200,11 @@ fn tls_serves_http1_and_http2_as_secure_transport_and_rotates_without_restart() 
     }
 }
 
-/// boto3 and awscurl (tests/interop/tls_clients.py) over HTTPS with the test CA.
+/// boto3 and awscurl over HTTPS with the test CA, and botocore-signed requests over HTTP/2
+/// with httpx (tests/interop/tls_clients.py).
 #[test]
 #[ignore = "interop: run by the README test command"]
-fn boto3_and_awscurl_over_tls() {
+fn boto3_awscurl_and_httpx_h2_over_tls() {
     let dir = tempfile::tempdir().unwrap();
     let (ca_pem, ca) = test_ca();
     write_leaf(dir.path(), &ca, "tollgate");
