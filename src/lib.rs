@@ -21,6 +21,7 @@ pub mod config;
 pub mod credentials;
 pub mod extauthz;
 pub mod import;
+pub mod net;
 pub mod policy;
 pub mod proxy;
 pub mod reload;

@@ -356,10 +356,11 @@ pub fn decide(
     }
     let entry = snapshot.access.resource(resource);
     let resource_account = entry.map_or(default_account, |e| e.account.as_str());
+    let source_ip = facts.source_ip.map(crate::net::IpText::new);
     let mut ctx =
         RequestContext::new(info, action, resource).with_resource_account(resource_account);
-    if let Some(ip) = facts.source_ip {
-        ctx.set("aws:sourceip", ip.to_string());
+    if let Some(ip) = &source_ip {
+        ctx.set("aws:sourceip", ip.as_str());
     }
     ctx.set(
         "aws:securetransport",

@@ -141,7 +141,9 @@ impl<'a> RequestContext<'a> {
             resource: resource.into(),
             principal,
             resource_account: Cow::Borrowed(principal.account.as_str()),
-            entries: Vec::with_capacity(8 + principal.tags.len()),
+            // Room for the principal's keys and the ones `authz::decide` adds, so a call does not
+            // grow the vector.
+            entries: Vec::with_capacity(24 + principal.tags.len()),
         };
         if principal.kind != PrincipalType::Anonymous {
             ctx.entries.push((

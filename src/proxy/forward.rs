@@ -140,12 +140,12 @@ pub(crate) fn upstream_request(
             HeaderValue::from_static(crate::sigv4::UNSIGNED_PAYLOAD),
         );
     }
-    let ip = peer.ip().to_string();
+    let ip = crate::net::IpText::new(peer.ip());
     let xff = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
-        Some(prev) => format!("{prev}, {ip}"),
-        None => ip,
+        Some(prev) => header_value(&format!("{prev}, {}", ip.as_str()))?,
+        None => header_value(ip.as_str())?,
     };
-    headers.insert(X_FORWARDED_FOR, header_value(&xff)?);
+    headers.insert(X_FORWARDED_FOR, xff);
     gate::identity_headers(authd, request_id, |name, value| {
         headers.insert(name, value);
     })?;

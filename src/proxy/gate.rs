@@ -123,7 +123,13 @@ impl<'a> Gate<'a> {
         listener: Listener,
     ) -> Result<Self, Box<Response<Bytes>>> {
         let started = Instant::now();
-        let request_id = Bytes::from(random_uuid().to_string());
+        let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
+        let request_id = Bytes::copy_from_slice(
+            random_uuid()
+                .hyphenated()
+                .encode_lower(&mut text)
+                .as_bytes(),
+        );
         let request_id_header = HeaderValue::from_maybe_shared(request_id.clone()).ok();
         let snapshot = state.snapshot.load_full();
         let (_, _, headers) = head;

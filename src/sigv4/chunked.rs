@@ -37,7 +37,7 @@ use base64::Engine as _;
 use bytes::{Buf, Bytes};
 use sha2::{Digest, Sha256};
 
-use super::{sign, Parsed, PayloadMode, Signature, SigningKey};
+use super::{sign, Parsed, PayloadMode, Signature, SigningKey, EMPTY_SHA256_BYTES};
 
 /// `x-amz-content-sha256` of signed chunks without trailers.
 pub const STREAMING_SIGNED: &str = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD";
@@ -633,10 +633,6 @@ const PAYLOAD_ALGORITHM: &[u8] = b"AWS4-HMAC-SHA256-PAYLOAD";
 const TRAILER_ALGORITHM: &[u8] = b"AWS4-HMAC-SHA256-TRAILER";
 /// `<sha256("")>\n`, the fixed part of a chunk string to sign before the data hash.
 const CHUNK_MIDDLE: &[u8] = b"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\n";
-const EMPTY_SHA256_BYTES: [u8; 32] = [
-    0xe3, 0xb0, 0xc4, 0x42, 0x98, 0xfc, 0x1c, 0x14, 0x9a, 0xfb, 0xf4, 0xc8, 0x99, 0x6f, 0xb9, 0x24,
-    0x27, 0xae, 0x41, 0xe4, 0x64, 0x9b, 0x93, 0x4c, 0xa4, 0x95, 0x99, 0x1b, 0x78, 0x52, 0xb8, 0x55,
-];
 
 impl ChunkedDecoder {
     /// A decoder for one body.
