@@ -118,6 +118,9 @@ pub struct RequestContext<'a> {
     entries: Vec<(Cow<'a, str>, ContextValue<'a>)>,
 }
 
+/// The prefix of the `aws:PrincipalTag/*` keys, lower-cased.
+const PRINCIPAL_TAG: &str = "aws:principaltag/";
+
 fn lower(key: &str) -> Cow<'_, str> {
     if key.bytes().any(|b| b.is_ascii_uppercase()) {
         Cow::Owned(key.to_ascii_lowercase())
@@ -172,10 +175,12 @@ impl<'a> RequestContext<'a> {
             ));
         }
         for (k, v) in &principal.tags {
-            ctx.entries.push((
-                Cow::Owned(format!("aws:principaltag/{}", k.to_ascii_lowercase())),
-                ContextValue::Single(Cow::Borrowed(v)),
-            ));
+            // One allocation, no formatting machinery: this runs on every call.
+            let mut key = String::with_capacity(PRINCIPAL_TAG.len() + k.len());
+            key.push_str(PRINCIPAL_TAG);
+            key.extend(k.chars().map(|c| c.to_ascii_lowercase()));
+            ctx.entries
+                .push((Cow::Owned(key), ContextValue::Single(Cow::Borrowed(v))));
         }
         ctx
     }
