@@ -1,0 +1,55 @@
+//! The S3 request mapping (`authz::s3::map_s3`: which operation, action, resource and condition
+//! keys a request is) on arbitrary methods, hosts, paths, queries and `x-amz-*` headers — all
+//! client input, read after the signature is verified. Must never panic; a mapped request names
+//! a well-formed resource, and its keys are checked with the body's keys when it says so.
+//!
+//! Input: `method-byte host \n path \n query \n header-lines…`, each header line `name: value`.
+#![no_main]
+
+use http::{HeaderMap, HeaderName, HeaderValue, Method};
+use libfuzzer_sys::fuzz_target;
+use tollgate::authz::s3::map_s3;
+
+const METHODS: [&str; 7] = ["GET", "PUT", "POST", "DELETE", "HEAD", "OPTIONS", "PATCH"];
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&m, rest)) = data.split_first() else {
+        return;
+    };
+    let method = Method::from_bytes(METHODS[usize::from(m) % METHODS.len()].as_bytes())
+        .expect("a standard method");
+    let text = String::from_utf8_lossy(rest);
+    let mut lines = text.split('\n');
+    let host = lines.next().filter(|h| !h.is_empty());
+    let path = lines.next().unwrap_or("/");
+    let query = lines.next().filter(|q| !q.is_empty());
+    let mut headers = HeaderMap::new();
+    for line in lines {
+        let Some((name, value)) = line.split_once(':') else {
+            continue;
+        };
+        let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(name.trim().as_bytes()),
+            HeaderValue::from_str(value.trim()),
+        ) else {
+            continue;
+        };
+        headers.append(name, value);
+    }
+    let suffixes = vec![
+        "s3.amazonaws.com".to_owned(),
+        "s3.us-east-1.amazonaws.com".to_owned(),
+    ];
+    if let Ok(req) = map_s3(&method, host, path, query, &headers, &suffixes) {
+        assert!(
+            req.resource == "*" || req.resource.starts_with("arn:aws:s3:::"),
+            "{req:?}"
+        );
+        assert!(req.action.starts_with("s3:"), "{req:?}");
+        for (action, resource) in req.checks() {
+            assert!(action.starts_with("s3:"), "{req:?}");
+            assert!(!resource.is_empty(), "{req:?}");
+        }
+        let _ = req.requires_body();
+    }
+});
