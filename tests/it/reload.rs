@@ -142,8 +142,8 @@ fn policies_reload_on_sighup_and_on_file_change_and_a_bad_config_changes_nothing
 ///   after it sees that decision too (until the next reload);
 /// - while the invalid config is refused, every call keeps the last good decision.
 ///
-/// How long after each SIGHUP the last old decision was seen is printed, not asserted (no timing
-/// assertions in tests).
+/// How long after each reload (file written, then SIGHUP) the last old decision was seen is
+/// printed, not asserted (no timing assertions in tests).
 #[test]
 fn twenty_reloads_under_load_fail_no_call() {
     let dir = tempfile::tempdir().unwrap();
@@ -231,7 +231,7 @@ fn twenty_reloads_under_load_fail_no_call() {
                 .map(|c| (c.start - seen, c.end - seen, &c.outcome))
                 .collect::<Vec<_>>()
         );
-        // The last call that still got the old decision, measured from the SIGHUP.
+        // The last call that still got the old decision, measured from the file write.
         if let Some(last_old) = calls
             .iter()
             .filter(window)
@@ -264,7 +264,7 @@ fn twenty_reloads_under_load_fail_no_call() {
     let span = calls.last().unwrap().end - calls[0].start;
     println!(
         "20 reloads under load (32 connections): {} calls in {span:.1?} ({:.0}/s), none failed; \
-         old decisions seen at most {slowest:?} after a SIGHUP; {during} calls during the \
+         old decisions seen at most {slowest:?} after a reload; {during} calls during the \
          refused reload kept the old policy",
         calls.len(),
         calls.len() as f64 / span.as_secs_f64()
