@@ -29,16 +29,24 @@ pub struct ClientCert {
 
 impl ClientCert {
     /// The leaf certificate's subject; `None` when it cannot be parsed (rustls verified it).
+    ///
+    /// A subject that does not render as a distinguished name also gives `None` (no condition
+    /// keys), not `X509Name`'s `Display`, which prints an error text in its place — a policy
+    /// would have compared that text as if it were the subject (found by the `client_cert`
+    /// fuzz target).
     pub fn from_der(der: &[u8]) -> Option<Self> {
         let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
         let subject = cert.subject();
+        let rendered = subject
+            .to_string_with_registry(x509_parser::objects::oid_registry())
+            .ok()?;
         let common_name = subject
             .iter_common_name()
             .next()
             .and_then(|cn| cn.as_str().ok())
             .map(str::to_owned);
         Some(Self {
-            subject: subject.to_string(),
+            subject: rendered,
             common_name,
         })
     }
@@ -177,5 +185,31 @@ impl Tls {
                 Err(e) => tracing::error!(error = %e, "TLS certificate reload failed"),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_cert_subject_and_common_name() {
+        let cert = ClientCert::from_der(include_bytes!("../tests/fixtures/tls/orders-web.der"))
+            .expect("a valid certificate");
+        assert_eq!(cert.subject, "CN=orders-web, O=Example, OU=Payments");
+        assert_eq!(cert.common_name.as_deref(), Some("orders-web"));
+    }
+
+    /// The same certificate with one byte of its subject changed (found by the `client_cert`
+    /// fuzz target): the name no longer renders, so there is no subject to compare — not the
+    /// error text `X509Name`'s `Display` would print in its place.
+    #[test]
+    fn a_subject_that_does_not_render_gives_no_client_cert() {
+        assert_eq!(
+            ClientCert::from_der(include_bytes!(
+                "../tests/fixtures/tls/subject-unrenderable.der"
+            )),
+            None
+        );
     }
 }
