@@ -3,7 +3,11 @@
 //! client input, read after the signature is verified. Must never panic; a mapped request names
 //! a well-formed resource, and its keys are checked with the body's keys when it says so.
 //!
-//! Input: `method-byte host \n path \n query \n header-lines…`, each header line `name: value`.
+//! The `DeleteObjects` XML body (`authz::decide::delete_entries`), whose keys are each
+//! authorized, is fuzzed too: it must never panic, and never yield more than 1,000 keys.
+//!
+//! Input: `method-byte host \n path \n query \n header-lines… [\n--\n body]`, each header line
+//! `name: value`.
 #![no_main]
 
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
@@ -19,7 +23,11 @@ fuzz_target!(|data: &[u8]| {
     let method = Method::from_bytes(METHODS[usize::from(m) % METHODS.len()].as_bytes())
         .expect("a standard method");
     let text = String::from_utf8_lossy(rest);
-    let mut lines = text.split('\n');
+    let (head, body) = text.split_once("\n--\n").unwrap_or((&text, ""));
+    if let Ok(entries) = tollgate::authz::decide::delete_entries(body) {
+        assert!(entries.len() <= 1000);
+    }
+    let mut lines = head.split('\n');
     let host = lines.next().filter(|h| !h.is_empty());
     let path = lines.next().unwrap_or("/");
     let query = lines.next().filter(|q| !q.is_empty());

@@ -201,7 +201,11 @@ fn map_s3(
         })?;
         let text = std::str::from_utf8(body)
             .map_err(|_| AuthzError::Refused("the DeleteObjects body is not UTF-8 XML".into()))?;
-        let entries = delete_entries(text);
+        let entries = delete_entries(text).map_err(|why| {
+            AuthzError::Refused(format!(
+                "the DeleteObjects body cannot be authorized: {why}"
+            ))
+        })?;
         if entries.is_empty() {
             return Err(AuthzError::Refused(
                 "the DeleteObjects body names no object".into(),
@@ -227,30 +231,134 @@ fn map_s3(
     })
 }
 
-/// `<Object><Key>k</Key><VersionId>v</VersionId></Object>` entries of a DeleteObjects body, with
-/// XML entities decoded.
-fn delete_entries(xml: &str) -> Vec<(String, Option<String>)> {
-    let unescape = |s: &str| {
-        s.replace("&lt;", "<")
-            .replace("&gt;", ">")
-            .replace("&quot;", "\"")
-            .replace("&apos;", "'")
-            .replace("&amp;", "&")
-    };
-    let inner = |obj: &str, tag: &str| -> Option<String> {
-        let open = format!("<{tag}>");
-        let close = format!("</{tag}>");
-        let start = obj.find(&open)? + open.len();
-        let end = obj.get(start..)?.find(&close)? + start;
-        obj.get(start..end).map(unescape)
-    };
-    xml.split("<Object>")
-        .skip(1)
-        .filter_map(|obj| {
-            let obj = obj.split("</Object>").next()?;
-            Some((inner(obj, "Key")?, inner(obj, "VersionId")))
-        })
-        .collect()
+/// Most objects one `DeleteObjects` request may name (S3's limit).
+const MAX_DELETE_OBJECTS: usize = 1000;
+
+/// The `(Key, VersionId)` entries of a `DeleteObjects` body, read by an XML parser the way S3
+/// reads them: comments skipped, CDATA sections, character references and the predefined
+/// entities decoded, line ends normalized. Anything S3's schema does not have — another element,
+/// an attribute (but `xmlns` on `Delete`), a namespace prefix, a DTD or processing instruction,
+/// a second `Key` in one `Object`, text between elements, more than 1,000 objects — is refused:
+/// the keys authorized must be exactly the keys the upstream will delete, so nothing may be
+/// read one way here and another way there.
+pub fn delete_entries(xml: &str) -> Result<Vec<(String, Option<String>)>, &'static str> {
+    use quick_xml::events::Event;
+
+    #[derive(Clone, Copy, PartialEq, Eq)]
+    enum Element {
+        Delete,
+        Quiet,
+        Object,
+        Key,
+        VersionId,
+        /// `ETag`, `LastModifiedTime`, `Size`: conditions S3 checks; nothing to authorize.
+        Other,
+    }
+    let mut reader = quick_xml::Reader::from_str(xml);
+    reader.config_mut().check_end_names = true;
+    let mut open: Vec<Element> = Vec::new();
+    let mut done = false;
+    let mut text = String::new();
+    let (mut key, mut version): (Option<String>, Option<String>) = (None, None);
+    let mut entries = Vec::new();
+    loop {
+        let event = reader
+            .read_event()
+            .map_err(|_| "it is not well-formed XML")?;
+        let (start, end) = match &event {
+            Event::Start(e) => (Some(e), false),
+            Event::Empty(e) => (Some(e), true),
+            _ => (None, false),
+        };
+        if let Some(e) = start {
+            let name = e.name();
+            if name.prefix().is_some() {
+                return Err("it uses a namespace prefix");
+            }
+            let element = match (open.last(), name.as_ref()) {
+                (None, "Delete") if !done => Element::Delete,
+                (Some(Element::Delete), "Quiet") => Element::Quiet,
+                (Some(Element::Delete), "Object") => Element::Object,
+                (Some(Element::Object), "Key") if key.is_none() => Element::Key,
+                (Some(Element::Object), "VersionId") if version.is_none() => Element::VersionId,
+                (Some(Element::Object), "ETag" | "LastModifiedTime" | "Size") => Element::Other,
+                _ => return Err("it has an element S3's DeleteObjects does not"),
+            };
+            for attr in e.attributes() {
+                let attr = attr.map_err(|_| "it is not well-formed XML")?;
+                if !(element == Element::Delete && attr.key.as_ref() == "xmlns") {
+                    return Err("it has an attribute S3's DeleteObjects does not");
+                }
+            }
+            open.push(element);
+            text.clear();
+            if !end {
+                continue;
+            }
+        }
+        match event {
+            Event::Start(_) => {}
+            Event::End(_) | Event::Empty(_) => {
+                let closed = open.pop().ok_or("it is not well-formed XML")?;
+                match closed {
+                    Element::Key => key = Some(std::mem::take(&mut text)),
+                    Element::VersionId => version = Some(std::mem::take(&mut text)),
+                    Element::Object => {
+                        let k = key.take().ok_or("an Object has no Key")?;
+                        entries.push((k, version.take()));
+                        if entries.len() > MAX_DELETE_OBJECTS {
+                            return Err("it names more than 1000 objects");
+                        }
+                    }
+                    Element::Delete => done = true,
+                    Element::Quiet | Element::Other => {}
+                }
+                text.clear();
+            }
+            Event::Text(t) => match open.last() {
+                Some(Element::Key | Element::VersionId | Element::Quiet | Element::Other) => {
+                    text.push_str(&t.xml10_content());
+                }
+                _ if t.bytes().all(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n')) => {}
+                _ => return Err("it has text outside the elements that hold text"),
+            },
+            Event::CData(c) => match open.last() {
+                Some(Element::Key | Element::VersionId | Element::Quiet | Element::Other) => {
+                    text.push_str(&c.xml10_content());
+                }
+                _ => return Err("it has text outside the elements that hold text"),
+            },
+            Event::GeneralRef(r) => {
+                if !matches!(
+                    open.last(),
+                    Some(Element::Key | Element::VersionId | Element::Quiet | Element::Other)
+                ) {
+                    return Err("it has text outside the elements that hold text");
+                }
+                let c = match r.resolve_char_ref() {
+                    Ok(Some(c)) => c,
+                    Ok(None) => match &*r {
+                        "lt" => '<',
+                        "gt" => '>',
+                        "amp" => '&',
+                        "apos" => '\'',
+                        "quot" => '"',
+                        _ => return Err("it refers to an undefined entity"),
+                    },
+                    Err(_) => return Err("it has an invalid character reference"),
+                };
+                text.push(c);
+            }
+            Event::Comment(_) => {}
+            Event::Decl(_) if open.is_empty() && !done => {}
+            Event::Eof => break,
+            _ => return Err("it has a declaration S3's DeleteObjects does not allow"),
+        }
+    }
+    if !done || !open.is_empty() {
+        return Err("it is not a whole Delete document");
+    }
+    Ok(entries)
 }
 
 /// Whether authorizing this request needs its whole body first (S3 `DeleteObjects`; awsQuery
@@ -517,6 +625,102 @@ fn principal_arn_of(info: &PrincipalInfo) -> &str {
 mod tests {
     use super::*;
     use crate::sts::token::{SessionClaims, SessionKind};
+
+    fn entries(xml: &str) -> Result<Vec<(String, Option<String>)>, &'static str> {
+        delete_entries(xml)
+    }
+
+    fn keys(list: &[(&str, Option<&str>)]) -> Vec<(String, Option<String>)> {
+        list.iter()
+            .map(|(k, v)| ((*k).to_owned(), v.map(str::to_owned)))
+            .collect()
+    }
+
+    #[test]
+    fn delete_objects_bodies_as_sdks_send_them() {
+        // boto3's shape: declaration, namespace, Quiet last.
+        let xml = r#"<?xml version="1.0" encoding="UTF-8"?>
+<Delete xmlns="http://s3.amazonaws.com/doc/2006-03-01/">
+  <Object><Key>a</Key></Object>
+  <Object><Key>b&amp;c &lt;d&gt;</Key><VersionId>v1</VersionId></Object>
+  <Object><Key>e</Key><ETag>"x"</ETag><Size>3</Size></Object>
+  <Quiet>true</Quiet>
+</Delete>"#;
+        assert_eq!(
+            entries(xml).unwrap(),
+            keys(&[("a", None), ("b&c <d>", Some("v1")), ("e", None)])
+        );
+        // No namespace, a key with spaces kept as they are, and no objects at all.
+        assert_eq!(
+            entries("<Delete><Object><Key> a b </Key></Object></Delete>").unwrap(),
+            keys(&[(" a b ", None)])
+        );
+        assert_eq!(
+            entries("<Delete><Quiet>false</Quiet></Delete>").unwrap(),
+            vec![]
+        );
+    }
+
+    /// The keys authorized are the keys an XML parser (S3's, moto's) reads: a comment, a CDATA
+    /// section or a character reference cannot show one key to Tollgate and another upstream.
+    /// (The string search this replaced took the commented-out key, and the CDATA markup and
+    /// the reference literally.)
+    #[test]
+    fn delete_objects_keys_are_read_as_an_xml_parser_reads_them() {
+        let one = |xml: &str| entries(xml).unwrap();
+        assert_eq!(
+            one("<Delete><Object><!-- <Key>public/x</Key> --><Key>secret</Key></Object></Delete>"),
+            keys(&[("secret", None)])
+        );
+        assert_eq!(
+            one("<Delete><Object><Key><![CDATA[secret]]></Key></Object></Delete>"),
+            keys(&[("secret", None)])
+        );
+        assert_eq!(
+            one("<Delete><Object><Key>&#115;e&#x63;ret</Key></Object></Delete>"),
+            keys(&[("secret", None)])
+        );
+        assert_eq!(
+            one("<Delete><Object><Key>a\r\nb</Key></Object></Delete>"),
+            keys(&[("a\nb", None)])
+        );
+    }
+
+    #[test]
+    fn delete_objects_bodies_outside_s3s_schema_are_refused() {
+        for xml in [
+            // Two keys in one object: which one would the upstream delete?
+            "<Delete><Object><Key>public/x</Key><Key>secret</Key></Object></Delete>",
+            // An attribute, a namespace prefix, an element S3 does not have.
+            "<Delete><Object id=\"1\"><Key>secret</Key></Object></Delete>",
+            "<Delete xmlns:s3=\"http://s3.amazonaws.com/doc/2006-03-01/\"><s3:Object><s3:Key>k</s3:Key></s3:Object></Delete>",
+            "<Delete><Object><Key>k</Key><Extra/></Object></Delete>",
+            "<Delete><Objects><Key>k</Key></Objects></Delete>",
+            // A DTD (entities), an undefined entity, a processing instruction.
+            "<!DOCTYPE Delete [<!ENTITY k \"secret\">]><Delete><Object><Key>&k;</Key></Object></Delete>",
+            "<Delete><Object><Key>&k;</Key></Object></Delete>",
+            "<Delete><?pi x?><Object><Key>k</Key></Object></Delete>",
+            // Text between elements, an object without a key, unclosed or second roots.
+            "<Delete>k<Object><Key>k</Key></Object></Delete>",
+            "<Delete><Object></Object></Delete>",
+            "<Delete><Object><Key>k</Key></Object>",
+            "<Delete></Delete><Delete><Object><Key>k</Key></Object></Delete>",
+            "<Delete><Object><Key>k</Key></Object></Wrong>",
+            "",
+        ] {
+            assert!(entries(xml).is_err(), "accepted: {xml}");
+        }
+        let many = format!(
+            "<Delete>{}</Delete>",
+            "<Object><Key>k</Key></Object>".repeat(1001)
+        );
+        assert_eq!(entries(&many), Err("it names more than 1000 objects"));
+        let most = format!(
+            "<Delete>{}</Delete>",
+            "<Object><Key>k</Key></Object>".repeat(1000)
+        );
+        assert_eq!(entries(&most).unwrap().len(), 1000);
+    }
 
     fn session(source: &str, issued_at: i64) -> Principal {
         let snapshot = crate::config::load_demo(1).unwrap();

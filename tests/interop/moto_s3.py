@@ -1,7 +1,8 @@
 """boto3's S3 client against Tollgate in front of moto's S3 server (a real S3 implementation).
 
 admin may do everything; reader may only read and list; lister may only list under `home/`
-(an `s3:prefix` condition). Every call goes through Tollgate's SigV4 verification, the S3
+(an `s3:prefix` condition); cleaner may delete anything but `secret/*` (an explicit Deny), which
+DeleteObjects must honour for every key of its XML body, however the XML is written. Every call goes through Tollgate's SigV4 verification, the S3
 operation table and the IAM policies; moto stores the objects.
 
 Usage: moto_s3.py PROXY_URL  (credentials in TG_<USER>_KEY / TG_<USER>_SECRET)
@@ -56,6 +57,7 @@ def ensure(cond, msg):
 
 
 admin, reader, lister = client("admin"), client("reader"), client("lister")
+cleaner = client("cleaner")
 B = "tollgate-interop"
 
 check("admin create_bucket", lambda: admin.create_bucket(Bucket=B))
@@ -133,6 +135,76 @@ def gone():
 
 check("deleted object is gone", gone)
 check("reader sees the admin's write", lambda: ensure(reader.get_object(Bucket=B, Key="home/alice/notes.txt")["Body"].read() == b"notes", "body"))
+
+# DeleteObjects: every key of the body is authorized; one denied key refuses the whole call.
+for k in ["public/a", "public/b", "public/c", "secret/x"]:
+    check(f"admin put {k}", lambda k=k: admin.put_object(Bucket=B, Key=k, Body=b"x"))
+
+
+def exists(key):
+    return any(o["Key"] == key for o in admin.list_objects_v2(Bucket=B).get("Contents", []))
+
+
+def delete_allowed():
+    r = cleaner.delete_objects(Bucket=B, Delete={"Objects": [{"Key": "public/a"}, {"Key": "public/b"}]})
+    ensure(sorted(d["Key"] for d in r.get("Deleted", [])) == ["public/a", "public/b"], f"{r}")
+    ensure(not exists("public/a") and not exists("public/b"), "still there")
+
+
+check("cleaner delete_objects public/*", delete_allowed)
+check(
+    "cleaner delete_objects with a secret key",
+    lambda: cleaner.delete_objects(Bucket=B, Delete={"Objects": [{"Key": "public/c"}, {"Key": "secret/x"}]}),
+    "AccessDenied",
+)
+check("nothing deleted by the refused call", lambda: ensure(exists("public/c") and exists("secret/x"), "deleted"))
+
+
+def raw_delete(body):
+    """DeleteObjects with a hand-written XML body, signed by botocore (S3SigV4Auth)."""
+    import base64
+    import hashlib
+
+    import urllib3
+    from botocore.auth import S3SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    url = f"{proxy}/{B}?delete"
+    headers = {
+        "Content-Type": "application/xml",
+        "Content-MD5": base64.b64encode(hashlib.md5(body).digest()).decode(),
+    }
+    req = AWSRequest(method="POST", url=url, data=body, headers=headers)
+    creds = Credentials(os.environ["TG_CLEANER_KEY"], os.environ["TG_CLEANER_SECRET"])
+    S3SigV4Auth(creds, "s3", "us-east-1").add_auth(req)
+    return urllib3.PoolManager().request("POST", url, body=body, headers=dict(req.headers.items()))
+
+
+# The same Deny, with the secret key written so that a string search would read another key:
+# behind a comment, in a CDATA section, as character references. Each is refused, and moto
+# still has the object.
+for name, body in [
+    ("comment", b"<Delete><Object><!-- <Key>public/c</Key> --><Key>secret/x</Key></Object></Delete>"),
+    ("CDATA", b"<Delete><Object><Key><![CDATA[secret/x]]></Key></Object></Delete>"),
+    ("character references", b"<Delete><Object><Key>&#115;ecret/x</Key></Object></Delete>"),
+    ("two keys in one object", b"<Delete><Object><Key>public/c</Key><Key>secret/x</Key></Object></Delete>"),
+]:
+    def refused(body=body):
+        r = raw_delete(body)
+        ensure(r.status == 403 and b"AccessDenied" in r.data, f"{r.status} {r.data[:300]!r}")
+        ensure(exists("secret/x"), "moto deleted secret/x")
+
+    check(f"DeleteObjects body with the secret key in a {name}", refused)
+
+
+def raw_allowed():
+    r = raw_delete(b"<Delete><Object><!-- <Key>secret/x</Key> --><Key>public/c</Key></Object></Delete>")
+    ensure(r.status == 200, f"{r.status} {r.data[:300]!r}")
+    ensure(not exists("public/c") and exists("secret/x"), "wrong object deleted")
+
+
+check("DeleteObjects body with a commented-out secret key deletes only the public one", raw_allowed)
 
 print(f"moto_s3: {passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)

@@ -9,10 +9,11 @@ use std::time::{Duration, Instant};
 use crate::support::Tollgate;
 
 const SECRET: &str = "motoInteropSecret/EXAMPLEKEY+00000000001";
-const USERS: [(&str, &str); 3] = [
+const USERS: [(&str, &str); 4] = [
     ("admin", "AKIAMOTOADMIN0000001"),
     ("reader", "AKIAMOTOREADER000001"),
     ("lister", "AKIAMOTOLISTER000001"),
+    ("cleaner", "AKIAMOTOCLEANER00001"),
 ];
 
 /// A child process killed (and reaped) when dropped.
@@ -43,11 +44,19 @@ name = "S3Read"
 document = '''{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:Get*","s3:List*"],"Resource":"*"}]}'''
 
 [[policies]]
+name = "DeleteButNotSecret"
+document = '''{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:DeleteObject","s3:ListBucket","s3:GetObject"],"Resource":"*"},{"Effect":"Deny","Action":"s3:DeleteObject","Resource":"arn:aws:s3:::tollgate-interop/secret/*"}]}'''
+
+[[policies]]
 name = "HomeLister"
 document = '''{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:ListBucket","Resource":"arn:aws:s3:::tollgate-interop","Condition":{"StringLike":{"s3:prefix":["home/*"]}}}]}'''
 "#;
     let mut users = String::new();
-    for ((name, key), policy) in USERS.iter().zip(["Everything", "S3Read", "HomeLister"]) {
+    for ((name, key), policy) in
+        USERS
+            .iter()
+            .zip(["Everything", "S3Read", "HomeLister", "DeleteButNotSecret"])
+    {
         users.push_str(&format!("\n[[users]]\nname = \"{name}\"\npolicies = [\"{policy}\"]\n[[users.access_keys]]\nid = \"{key}\"\n"));
     }
     let text = format!(
