@@ -119,6 +119,20 @@ fn map_request(
         account: &mapping.account,
         method: req.method,
     };
+    // A request the upstream might read differently from the mapping is refused, whatever the
+    // mapping does with unmatched requests.
+    let ambiguous = match &mapping.mode {
+        MappingMode::Rest(_) => mapping::ambiguous_path(req.path),
+        MappingMode::AwsJson { .. } => mapping::ambiguous_target(req.headers),
+        MappingMode::AwsQuery { .. } => mapping::ambiguous_action(req.query, facts.form_body),
+        MappingMode::S3 { .. } => None,
+    };
+    if let Some(why) = ambiguous {
+        return Err(AuthzError::Refused(format!(
+            "the request {why}: the upstream could read it as another request than the one \
+             authorized"
+        )));
+    }
     let mapped = match &mapping.mode {
         MappingMode::Rest(routes) => {
             routes.map(req.method, req.path, req.query, req.headers, &vars)

@@ -358,6 +358,47 @@ impl RestRoutes {
     }
 }
 
+/// Why a REST request path might name one resource here and another upstream, or `None`: a `.`
+/// or `..` segment (percent-encoded too), which servers that normalize paths resolve (so
+/// `/orders/../admin` would be authorized as an order and served as `/admin`), or an empty
+/// segment (`//`, but a trailing `/` is fine), which servers that merge slashes drop (so
+/// `//admin` would escape a Deny on `/admin/*`). The route mapping reads the path as sent, so
+/// such paths are refused, not mapped.
+pub fn ambiguous_path(raw_path: &str) -> Option<&'static str> {
+    let segments: Vec<&str> = raw_path.split('/').skip(1).collect();
+    for (i, segment) in segments.iter().enumerate() {
+        if segment.is_empty() && i + 1 != segments.len() {
+            return Some("has an empty segment (`//`)");
+        }
+        if matches!(&*decode(segment), "." | "..") {
+            return Some("has a `.` or `..` segment");
+        }
+    }
+    None
+}
+
+/// Why an awsJson request might name one operation here and another upstream, or `None`: more
+/// than one `X-Amz-Target` header (which one would the service read?).
+pub fn ambiguous_target(headers: &http::HeaderMap) -> Option<&'static str> {
+    (headers.get_all("x-amz-target").iter().count() > 1)
+        .then_some("has more than one X-Amz-Target header")
+}
+
+/// Why an awsQuery request might name one action here and another upstream, or `None`: more than
+/// one `Action` parameter, in the query and the form body together (services differ on which
+/// one wins; the mapping takes the query's first).
+pub fn ambiguous_action(query: Option<&str>, form_body: Option<&[u8]>) -> Option<&'static str> {
+    let count = |text: Option<&str>| {
+        text.map_or(0, |t| {
+            t.split('&')
+                .filter(|p| decode(p.split_once('=').map_or(*p, |(k, _)| k)) == "Action")
+                .count()
+        })
+    };
+    let body = form_body.and_then(|b| std::str::from_utf8(b).ok());
+    (count(query) + count(body) > 1).then_some("has more than one Action parameter")
+}
+
 /// awsJson: the action is `X-Amz-Target`'s operation (`DynamoDB_20120810.GetItem` →
 /// `dynamodb:GetItem`), in the IAM service `iam_service`.
 pub fn map_aws_json(
@@ -406,6 +447,57 @@ pub fn map_aws_query(
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn paths_targets_and_actions_read_one_way_only() {
+        for plain in [
+            "/",
+            "/orders",
+            "/orders/",
+            "/orders/7",
+            "/a%2Fb",
+            "/.well-known/x",
+            "/a/.b/c..",
+        ] {
+            assert_eq!(ambiguous_path(plain), None, "{plain}");
+        }
+        for odd in [
+            "/..",
+            "/a/../b",
+            "/a/./b",
+            "/a/%2e%2E/b",
+            "/a/%2E",
+            "//a",
+            "/a//b",
+            "/a/b/..",
+        ] {
+            assert!(ambiguous_path(odd).is_some(), "{odd}");
+        }
+        let mut h = http::HeaderMap::new();
+        h.append("x-amz-target", http::HeaderValue::from_static("S.GetItem"));
+        assert_eq!(ambiguous_target(&h), None);
+        h.append(
+            "x-amz-target",
+            http::HeaderValue::from_static("S.DeleteTable"),
+        );
+        assert!(ambiguous_target(&h).is_some());
+        assert_eq!(ambiguous_action(Some("Action=List&Version=1"), None), None);
+        assert_eq!(
+            ambiguous_action(None, Some(b"Action=List&QueueUrl=x")),
+            None
+        );
+        for (query, body) in [
+            (Some("Action=List&Action=Delete"), None),
+            (Some("Action=List&Act%69on=Delete"), None),
+            (Some("Action=List"), Some(&b"Action=Delete"[..])),
+        ] {
+            assert!(
+                ambiguous_action(query, body).is_some(),
+                "{query:?} {body:?}"
+            );
+        }
+    }
+
     use super::*;
 
     const VARS: TemplateVars<'static> = TemplateVars {

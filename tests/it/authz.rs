@@ -369,6 +369,26 @@ fn aws_json_rest_and_resource_policies() {
         .as_str()
         .unwrap()
         .contains("dynamodb:PutItem on resource: arn:aws:dynamodb:us-east-1:222222222222:table/*"));
+    // Two targets: which one would the service run? Refused, whatever they are.
+    let resp = get(
+        &tg,
+        carol,
+        "dynamodb",
+        "POST",
+        "/",
+        b"{}",
+        &[
+            ("content-type", "application/x-amz-json-1.0"),
+            ("x-amz-target", "DynamoDB_20120810.GetItem"),
+            ("x-amz-target", "DynamoDB_20120810.DeleteTable"),
+        ],
+    );
+    assert_eq!(resp.status, 403, "{}", resp.body);
+    assert!(
+        resp.body.contains("more than one X-Amz-Target header"),
+        "{}",
+        resp.body
+    );
     // No target: unmatched, denied.
     assert_eq!(
         get(
@@ -413,6 +433,54 @@ fn aws_json_rest_and_resource_policies() {
         get(&tg, dave, "s3", "PUT", "/shared/doc.txt", b"x", &[]).status,
         403
     );
+}
+
+/// A request the upstream could read as another than the one authorized is refused, not
+/// mapped: dot segments (`/orders/../admin` matches an allow on `orders/*` as written, and is
+/// `/admin` to a server that normalizes paths) and empty segments (a server that merges slashes
+/// reads `//admin` as `/admin`), percent-encoded too.
+#[test]
+fn paths_an_upstream_could_read_as_another_resource_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("policy.json"),
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"execute-api:Invoke","Resource":"arn:aws:execute-api:*:*:api/prod/GET/orders/*"}]}"#,
+    )
+    .unwrap();
+    let config = crate::proxy::write_config_with_policy(
+        dir.path(),
+        "builtin:echo",
+        "",
+        5000,
+        r#"file = "policy.json""#,
+    );
+    let tg = Tollgate::start(&["serve", "--config", &config], true);
+    let me = (crate::proxy::KEY_ID, crate::proxy::SECRET);
+    for path in ["/orders/7", "/orders/", "/orders/a%2Fb", "/orders/7?x=../y"] {
+        let resp = get(&tg, me, "execute-api", "GET", path, b"", &[]);
+        assert_eq!(resp.status, 200, "{path}: {}", resp.body);
+    }
+    for path in [
+        "/orders/../admin",
+        "/orders/%2e%2E/admin",
+        "/orders/./7",
+        "/orders/7/..",
+        "//orders/7",
+        "/orders//7",
+    ] {
+        let resp = get(&tg, me, "execute-api", "GET", path, b"", &[]);
+        assert_eq!(
+            (resp.status, error_code(&resp.body)),
+            (403, "AccessDenied"),
+            "{path}: {}",
+            resp.body
+        );
+        assert!(
+            message(&resp.body).contains("could read it as another request"),
+            "{path}: {}",
+            resp.body
+        );
+    }
 }
 
 #[test]
