@@ -134,9 +134,14 @@ fn map_request(
         )));
     }
     let mapped = match &mapping.mode {
-        MappingMode::Rest(routes) => {
-            routes.map(req.method, req.path, req.query, req.headers, &vars)
-        }
+        MappingMode::Rest(routes) => routes
+            .map(req.method, req.path, req.query, req.headers, &vars)
+            .map_err(|why| {
+                AuthzError::Refused(format!(
+                    "the request {why}: the upstream could read it as another request than \
+                     the one authorized"
+                ))
+            })?,
         MappingMode::AwsJson {
             iam_service,
             resource,

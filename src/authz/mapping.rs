@@ -298,6 +298,15 @@ fn decode(s: &str) -> Cow<'_, str> {
     Cow::Owned(String::from_utf8_lossy(&out).into_owned())
 }
 
+/// How many times parameter `name` appears in `query`.
+fn query_count(query: Option<&str>, name: &str) -> usize {
+    query.map_or(0, |q| {
+        q.split('&')
+            .filter(|p| decode(p.split_once('=').map_or(*p, |(k, _)| k)) == name)
+            .count()
+    })
+}
+
 fn query_value<'q>(query: Option<&'q str>, name: &str) -> Option<Cow<'q, str>> {
     query?.split('&').find_map(|p| {
         let (k, v) = p.split_once('=').unwrap_or((p, ""));
@@ -317,7 +326,9 @@ impl RestRoutes {
         Self { routes }
     }
 
-    /// Maps a request; `None` when no route matches.
+    /// Maps a request; `Ok(None)` when no route matches. A condition key whose header or query
+    /// parameter appears more than once is an error: the policy would see one value and the
+    /// upstream might read another.
     pub fn map(
         &self,
         method: &str,
@@ -325,36 +336,52 @@ impl RestRoutes {
         query: Option<&str>,
         headers: &http::HeaderMap,
         vars: &TemplateVars<'_>,
-    ) -> Option<Mapped> {
-        self.routes.iter().find_map(|r| {
-            let captures = r.matches(method, raw_path)?;
-            let action = r.action.render(&captures, vars);
-            let resource = r.resource.render(&captures, vars);
-            let keys = r
-                .keys
-                .iter()
-                .filter_map(|(k, src)| {
-                    let v = match src {
-                        KeySource::Header(h) => headers
-                            .get(h.as_str())
-                            .and_then(|v| v.to_str().ok())
-                            .map(|v| v.trim().to_owned()),
-                        KeySource::Query(q) => query_value(query, q).map(Cow::into_owned),
-                        KeySource::Capture(c) => captures
-                            .iter()
-                            .find(|(n, _)| n == c)
-                            .map(|(_, v)| v.to_string()),
-                    }?;
-                    Some((k.clone(), v))
-                })
-                .collect();
-            Some(Mapped {
-                action,
-                resource,
-                keys,
-                also: Vec::new(),
-            })
-        })
+    ) -> Result<Option<Mapped>, &'static str> {
+        let Some((r, captures)) = self
+            .routes
+            .iter()
+            .find_map(|r| Some((r, r.matches(method, raw_path)?)))
+        else {
+            return Ok(None);
+        };
+        let action = r.action.render(&captures, vars);
+        let resource = r.resource.render(&captures, vars);
+        let mut keys = Vec::with_capacity(r.keys.len());
+        for (k, src) in &r.keys {
+            let v = match src {
+                KeySource::Header(h) => {
+                    let mut values = headers.get_all(h.as_str()).iter();
+                    let first = values.next();
+                    if values.next().is_some() {
+                        return Err(
+                            "has more than one value for a header a condition key is read from",
+                        );
+                    }
+                    first
+                        .and_then(|v| v.to_str().ok())
+                        .map(|v| v.trim().to_owned())
+                }
+                KeySource::Query(q) => {
+                    if query_count(query, q) > 1 {
+                        return Err("has more than one value for a query parameter a condition key is read from");
+                    }
+                    query_value(query, q).map(Cow::into_owned)
+                }
+                KeySource::Capture(c) => captures
+                    .iter()
+                    .find(|(n, _)| n == c)
+                    .map(|(_, v)| v.to_string()),
+            };
+            if let Some(v) = v {
+                keys.push((k.clone(), v));
+            }
+        }
+        Ok(Some(Mapped {
+            action,
+            resource,
+            keys,
+            also: Vec::new(),
+        }))
     }
 }
 
@@ -388,15 +415,9 @@ pub fn ambiguous_target(headers: &http::HeaderMap) -> Option<&'static str> {
 /// one `Action` parameter, in the query and the form body together (services differ on which
 /// one wins; the mapping takes the query's first).
 pub fn ambiguous_action(query: Option<&str>, form_body: Option<&[u8]>) -> Option<&'static str> {
-    let count = |text: Option<&str>| {
-        text.map_or(0, |t| {
-            t.split('&')
-                .filter(|p| decode(p.split_once('=').map_or(*p, |(k, _)| k)) == "Action")
-                .count()
-        })
-    };
     let body = form_body.and_then(|b| std::str::from_utf8(b).ok());
-    (count(query) + count(body) > 1).then_some("has more than one Action parameter")
+    (query_count(query, "Action") + query_count(body, "Action") > 1)
+        .then_some("has more than one Action parameter")
 }
 
 /// awsJson: the action is `X-Amz-Target`'s operation (`DynamoDB_20120810.GetItem` →
@@ -447,6 +468,32 @@ pub fn map_aws_query(
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn condition_keys_from_repeated_headers_or_parameters_are_refused() {
+        let mut h = http::HeaderMap::new();
+        h.append("x-channel", http::HeaderValue::from_static("web"));
+        h.append("x-channel", http::HeaderValue::from_static("admin"));
+        assert!(routes().map("GET", "/orders/1", None, &h, &VARS).is_err());
+        let h = http::HeaderMap::new();
+        assert!(routes()
+            .map("POST", "/orders", Some("kind=gift&kind=bulk"), &h, &VARS)
+            .is_err());
+        assert!(routes()
+            .map("POST", "/orders", Some("kind=gift&k%69nd=bulk"), &h, &VARS)
+            .is_err());
+        // A repeated parameter no key reads is the service's business.
+        assert!(routes()
+            .map(
+                "POST",
+                "/orders",
+                Some("kind=gift&page=1&page=2"),
+                &h,
+                &VARS
+            )
+            .unwrap()
+            .is_some());
+    }
 
     #[test]
     fn paths_targets_and_actions_read_one_way_only() {
@@ -541,6 +588,7 @@ mod tests {
         h.insert("x-channel", http::HeaderValue::from_static("web"));
         let m = routes()
             .map("GET", "/orders/a%20b", None, &h, &VARS)
+            .unwrap()
             .unwrap();
         assert_eq!(m.action, "orders:GetOrder");
         assert_eq!(
@@ -553,6 +601,7 @@ mod tests {
         );
         let m = routes()
             .map("POST", "/orders", Some("kind=gift"), &h, &VARS)
+            .unwrap()
             .unwrap();
         assert_eq!(m.keys, vec![("orders:Kind".to_owned(), "gift".to_owned())]);
         let m = routes()
@@ -566,18 +615,32 @@ mod tests {
                     ..VARS
                 },
             )
+            .unwrap()
             .unwrap();
         assert_eq!(
             (m.action.as_str(), m.resource.as_str()),
             ("files:DELETE", "arn:aws:files:::a/b/c.txt")
         );
-        assert!(routes().map("GET", "/orders", None, &h, &VARS).is_none());
+        assert!(routes()
+            .map("GET", "/orders", None, &h, &VARS)
+            .unwrap()
+            .is_none());
         assert!(routes()
             .map("GET", "/orders/1/x", None, &h, &VARS)
+            .unwrap()
             .is_none());
-        assert!(routes().map("GET", "/orders/", None, &h, &VARS).is_none());
-        assert!(routes().map("PUT", "/orders/1", None, &h, &VARS).is_none());
-        assert!(routes().map("GET", "/files/", None, &h, &VARS).is_none());
+        assert!(routes()
+            .map("GET", "/orders/", None, &h, &VARS)
+            .unwrap()
+            .is_none());
+        assert!(routes()
+            .map("PUT", "/orders/1", None, &h, &VARS)
+            .unwrap()
+            .is_none());
+        assert!(routes()
+            .map("GET", "/files/", None, &h, &VARS)
+            .unwrap()
+            .is_none());
     }
 
     #[test]
