@@ -135,7 +135,13 @@ fn map_request(
     }
     let mapped = match &mapping.mode {
         MappingMode::Rest(routes) => routes
-            .map(req.method, req.path, req.query, req.headers, &vars)
+            .map(
+                req.method,
+                &mapping::merge_slashes(req.path),
+                req.query,
+                req.headers,
+                &vars,
+            )
             .map_err(|why| {
                 AuthzError::Refused(format!(
                     "the request {why}: the upstream could read it as another request than \

@@ -386,22 +386,30 @@ impl RestRoutes {
 }
 
 /// Why a REST request path might name one resource here and another upstream, or `None`: a `.`
-/// or `..` segment (percent-encoded too), which servers that normalize paths resolve (so
-/// `/orders/../admin` would be authorized as an order and served as `/admin`), or an empty
-/// segment (`//`, but a trailing `/` is fine), which servers that merge slashes drop (so
-/// `//admin` would escape a Deny on `/admin/*`). The route mapping reads the path as sent, so
-/// such paths are refused, not mapped.
+/// or `..` segment (percent-encoded too), which servers that normalize paths resolve, so
+/// `/orders/../admin` would be authorized as an order and served as `/admin`. Such paths are
+/// refused, not mapped. (Empty segments are not refused: [`merge_slashes`] maps them.)
 pub fn ambiguous_path(raw_path: &str) -> Option<&'static str> {
-    let segments: Vec<&str> = raw_path.split('/').skip(1).collect();
-    for (i, segment) in segments.iter().enumerate() {
-        if segment.is_empty() && i + 1 != segments.len() {
-            return Some("has an empty segment (`//`)");
-        }
-        if matches!(&*decode(segment), "." | "..") {
-            return Some("has a `.` or `..` segment");
+    raw_path
+        .split('/')
+        .any(|segment| matches!(&*decode(segment), "." | ".."))
+        .then_some("has a `.` or `..` segment")
+}
+
+/// The path the REST routes map: runs of `/` merged into one, as SigV4's canonical path (for
+/// every service but S3) and servers that merge slashes read it. `//admin` is then authorized
+/// as `/admin`, so a Deny on `/admin/*` applies to it.
+pub fn merge_slashes(raw_path: &str) -> Cow<'_, str> {
+    if !raw_path.contains("//") {
+        return Cow::Borrowed(raw_path);
+    }
+    let mut out = String::with_capacity(raw_path.len());
+    for c in raw_path.chars() {
+        if !(c == '/' && out.ends_with('/')) {
+            out.push(c);
         }
     }
-    None
+    Cow::Owned(out)
 }
 
 /// Why an awsJson request might name one operation here and another upstream, or `None`: more
@@ -505,6 +513,8 @@ mod tests {
             "/a%2Fb",
             "/.well-known/x",
             "/a/.b/c..",
+            "//a",
+            "/a//b",
         ] {
             assert_eq!(ambiguous_path(plain), None, "{plain}");
         }
@@ -514,12 +524,13 @@ mod tests {
             "/a/./b",
             "/a/%2e%2E/b",
             "/a/%2E",
-            "//a",
-            "/a//b",
             "/a/b/..",
         ] {
             assert!(ambiguous_path(odd).is_some(), "{odd}");
         }
+        assert_eq!(merge_slashes("/a/b/"), "/a/b/");
+        assert_eq!(merge_slashes("//a//b///c/"), "/a/b/c/");
+        assert_eq!(merge_slashes("/a%2F%2Fb"), "/a%2F%2Fb");
         let mut h = http::HeaderMap::new();
         h.append("x-amz-target", http::HeaderValue::from_static("S.GetItem"));
         assert_eq!(ambiguous_target(&h), None);

@@ -436,15 +436,16 @@ fn aws_json_rest_and_resource_policies() {
 }
 
 /// A request the upstream could read as another than the one authorized is refused, not
-/// mapped: dot segments (`/orders/../admin` matches an allow on `orders/*` as written, and is
-/// `/admin` to a server that normalizes paths) and empty segments (a server that merges slashes
-/// reads `//admin` as `/admin`), percent-encoded too.
+/// mapped: dot segments, percent-encoded too (`/orders/../admin` matches an allow on `orders/*`
+/// as written, and is `/admin` to a server that normalizes paths). Empty segments are mapped
+/// merged, as SigV4 and servers that merge slashes read them: `//admin/x` meets the Deny on
+/// `admin/*`.
 #[test]
 fn paths_an_upstream_could_read_as_another_resource_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("policy.json"),
-        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"execute-api:Invoke","Resource":"arn:aws:execute-api:*:*:api/prod/GET/orders/*"}]}"#,
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"execute-api:Invoke","Resource":"*"},{"Effect":"Deny","Action":"execute-api:Invoke","Resource":"arn:aws:execute-api:*:*:api/prod/GET/admin/*"}]}"#,
     )
     .unwrap();
     let config = crate::proxy::write_config_with_policy(
@@ -456,17 +457,35 @@ fn paths_an_upstream_could_read_as_another_resource_are_refused() {
     );
     let tg = Tollgate::start(&["serve", "--config", &config], true);
     let me = (crate::proxy::KEY_ID, crate::proxy::SECRET);
-    for path in ["/orders/7", "/orders/", "/orders/a%2Fb", "/orders/7?x=../y"] {
+    for path in [
+        "/orders/7",
+        "/orders/",
+        "/orders//7",
+        "/orders/a%2Fb",
+        "/orders/7?x=../y",
+    ] {
         let resp = get(&tg, me, "execute-api", "GET", path, b"", &[]);
         assert_eq!(resp.status, 200, "{path}: {}", resp.body);
     }
+    for path in ["/admin/x", "//admin/x", "/admin//x"] {
+        let resp = get(&tg, me, "execute-api", "GET", path, b"", &[]);
+        assert_eq!(
+            (resp.status, error_code(&resp.body)),
+            (403, "AccessDenied"),
+            "{path}: {}",
+            resp.body
+        );
+        assert!(
+            message(&resp.body).contains("with an explicit deny"),
+            "{path}: {}",
+            resp.body
+        );
+    }
     for path in [
-        "/orders/../admin",
-        "/orders/%2e%2E/admin",
+        "/orders/../admin/x",
+        "/orders/%2e%2E/admin/x",
         "/orders/./7",
         "/orders/7/..",
-        "//orders/7",
-        "/orders//7",
     ] {
         let resp = get(&tg, me, "execute-api", "GET", path, b"", &[]);
         assert_eq!(
