@@ -33,12 +33,15 @@ impl Drop for Envoy {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// Two distinct free ports: both sockets are held until both are chosen (one dropped before the
+/// next bind may be handed out again — CI once got the same port twice).
+fn free_ports() -> (u16, u16) {
+    let bind = || std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let (a, b) = (bind(), bind());
+    (
+        a.local_addr().unwrap().port(),
+        b.local_addr().unwrap().port(),
+    )
 }
 
 fn port_of(addr: &str) -> &str {
@@ -57,7 +60,7 @@ impl Envoy {
         );
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
         let dir = tempfile::tempdir().unwrap();
-        let (listener, admin) = (free_port(), free_port());
+        let (listener, admin) = free_ports();
         let rendered = Command::new(&python)
             .arg(root.join("tests/interop/envoy_config.py"))
             .arg(root.join(format!("deploy/envoy/{mode}.yaml")))
