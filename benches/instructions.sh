@@ -54,15 +54,7 @@ trap cleanup EXIT
 trap 'echo "instructions.sh: interrupted" >&2; exit 130' INT TERM
 
 LIMIT=$(( 180 + 2 * (DURATION + 5) ))
-(
-    trap 'kill "$s" 2>/dev/null; exit 0' TERM
-    sleep "$LIMIT" </dev/null >/dev/null 2>&1 &
-    s=$!
-    wait "$s"
-    echo "instructions.sh: watchdog: over $LIMIT s, stopping" >&2
-    kill -TERM $$
-) &
-WATCHDOG=$!
+start_watchdog "$LIMIT"
 
 taskset -c 0 "$BIN" echo --listen 127.0.0.1:0 >"$TMP/echo.log" 2>&1 &
 ECHO_PID=$!; PIDS+=("$ECHO_PID")

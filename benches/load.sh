@@ -67,15 +67,7 @@ trap 'echo "load.sh: interrupted" >&2; exit 130' INT TERM
 # runs it plans, plus a margin. (The sleep is killed with the watchdog so that no process
 # outlives the script.)
 LIMIT=$(( 60 + REPS * (3 + ${AUDIT:-0} + ${TLS:-0}) * (DURATION + 2) + 4 * WARMUP + (${PERF_RECORD:+1}0 > 0 ? DURATION : 0) ))
-(
-    trap 'kill "$s" 2>/dev/null; exit 0' TERM
-    sleep "$LIMIT" </dev/null >/dev/null 2>&1 &
-    s=$!
-    wait "$s"
-    echo "load.sh: watchdog: over $LIMIT s, stopping" >&2
-    kill -TERM $$
-) &
-WATCHDOG=$!
+start_watchdog "$LIMIT"
 
 
 # --- processes --------------------------------------------------------------------------------

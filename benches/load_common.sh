@@ -111,3 +111,19 @@ EOF
     chmod 600 "$dir/tollgate.secrets.toml"
     "$bin" check --config "$dir/tollgate.toml" >/dev/null || die "generated config refused (see above)"
 }
+
+# start_watchdog LIMIT: after LIMIT seconds, sends this script SIGTERM (its cleanup trap stops
+# what it started). Sets WATCHDOG to the watchdog's pid, for the cleanup to kill.
+start_watchdog() {
+    local limit=$1 name
+    name=$(basename "$0")
+    (
+        trap 'kill "$s" 2>/dev/null; exit 0' TERM
+        sleep "$limit" </dev/null >/dev/null 2>&1 &
+        s=$!
+        wait "$s"
+        echo "$name: watchdog: over $limit s, stopping" >&2
+        kill -TERM $$
+    ) &
+    WATCHDOG=$!
+}

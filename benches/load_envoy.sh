@@ -106,15 +106,7 @@ trap 'echo "load_envoy.sh: interrupted" >&2; exit 130' INT TERM
 # plus a margin for start-up. (The sleep is killed with the watchdog so that no process outlives
 # the script.)
 LIMIT=$(( 60 + REPS * ${#CONFIGS[@]} * 2 * (DURATION + 2) + ${#CONFIGS[@]} * (WARMUP + 2) ))
-(
-    trap 'kill "$s" 2>/dev/null; exit 0' TERM
-    sleep "$LIMIT" </dev/null >/dev/null 2>&1 &
-    s=$!
-    wait "$s"
-    echo "load_envoy.sh: watchdog: over $LIMIT s, stopping" >&2
-    kill -TERM $$
-) &
-WATCHDOG=$!
+start_watchdog "$LIMIT"
 
 
 # --- echo upstream and Tollgate ---------------------------------------------------------------

@@ -9,9 +9,11 @@
 //! awsJson and awsQuery.
 #![no_main]
 
+#[path = "common.rs"]
+mod common;
+
 use std::sync::OnceLock;
 
-use http::{HeaderMap, HeaderName, HeaderValue};
 use libfuzzer_sys::fuzz_target;
 use tollgate::authz::mapping::{
     map_aws_json, map_aws_query, Mapped, RestRoutes, Route, TemplateVars,
@@ -84,19 +86,7 @@ fuzz_target!(|data: &[u8]| {
     }
     let (method, path, query, body) = (next(), next(), next(), next());
     let query = (!query.is_empty()).then_some(query);
-    let mut headers = HeaderMap::new();
-    for line in lines {
-        let Some((name, value)) = line.split_once(':') else {
-            continue;
-        };
-        let (Ok(name), Ok(value)) = (
-            HeaderName::from_bytes(name.trim().as_bytes()),
-            HeaderValue::from_str(value.trim()),
-        ) else {
-            continue;
-        };
-        headers.append(name, value);
-    }
+    let headers = common::header_lines(lines);
     let vars = TemplateVars {
         region: "us-east-1",
         account: "123456789012",

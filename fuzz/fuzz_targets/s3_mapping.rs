@@ -10,7 +10,10 @@
 //! `name: value`.
 #![no_main]
 
-use http::{HeaderMap, HeaderName, HeaderValue, Method};
+#[path = "common.rs"]
+mod common;
+
+use http::Method;
 use libfuzzer_sys::fuzz_target;
 use tollgate::authz::s3::map_s3;
 
@@ -31,19 +34,7 @@ fuzz_target!(|data: &[u8]| {
     let host = lines.next().filter(|h| !h.is_empty());
     let path = lines.next().unwrap_or("/");
     let query = lines.next().filter(|q| !q.is_empty());
-    let mut headers = HeaderMap::new();
-    for line in lines {
-        let Some((name, value)) = line.split_once(':') else {
-            continue;
-        };
-        let (Ok(name), Ok(value)) = (
-            HeaderName::from_bytes(name.trim().as_bytes()),
-            HeaderValue::from_str(value.trim()),
-        ) else {
-            continue;
-        };
-        headers.append(name, value);
-    }
+    let headers = common::header_lines(lines);
     let suffixes = vec![
         "s3.amazonaws.com".to_owned(),
         "s3.us-east-1.amazonaws.com".to_owned(),
