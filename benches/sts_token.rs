@@ -252,7 +252,7 @@ fn cases(f: &Fixture) -> Vec<Case<'_>> {
             name: format!("tollgate_decode_only/{}", w.name),
             units: 1,
             routine: Box::new(move || {
-                token::decode_claims(black_box(&w.plaintext))
+                token::decode_claims(black_box(&w.plaintext), black_box(&w.akid))
                     .unwrap()
                     .tags
                     .len()

@@ -4,7 +4,9 @@ use std::borrow::Cow;
 
 use sha2::{Digest, Sha256};
 
-use super::canonical::{canonical_request, percent_decode, CanonicalRules, Sink};
+use super::canonical::{
+    canonical_request_with, percent_decode, CanonicalRules, KnownHeaders, Sink,
+};
 use super::{HttpRequest, SigV4Error, Signature, ALGORITHM, MAX_PRESIGN_EXPIRES, UNSIGNED_PAYLOAD};
 use crate::time::AmzDate;
 
@@ -80,6 +82,8 @@ pub struct Parsed<'a> {
     omit_query_token: bool,
     /// Which alternative canonicalization [`Parsed::next_alternative`] tries next.
     alternative: u8,
+    /// Header values found while parsing, for the canonical request.
+    known: KnownHeaders<'a>,
 }
 
 impl std::fmt::Debug for Parsed<'_> {
@@ -111,12 +115,38 @@ const X_AMZ_CONTENT_SHA256: http::HeaderName =
     http::HeaderName::from_static("x-amz-content-sha256");
 
 fn header_str<'a>(req: &HttpRequest<'a>, name: &http::HeaderName) -> Option<&'a str> {
-    // The last value wins for single-valued auth headers, as AWS does for Authorization.
-    req.headers
-        .get_all(name)
-        .iter()
-        .next_back()
-        .and_then(|v| v.to_str().ok())
+    header_once(req, name).0
+}
+
+/// A header's last value as text (the last value wins for single-valued auth headers, as AWS
+/// does for Authorization), and its raw bytes when it is the header's only value.
+fn header_once<'a>(
+    req: &HttpRequest<'a>,
+    name: &http::HeaderName,
+) -> (Option<&'a str>, Option<&'a [u8]>) {
+    let mut values = req.headers.get_all(name).iter();
+    let first = values.next();
+    let (last, only) = match values.next_back() {
+        None => (first, first.map(http::HeaderValue::as_bytes)),
+        last => (last, None),
+    };
+    (last.and_then(|v| visible_ascii(v.as_bytes())), only)
+}
+
+/// The value as text when it is visible ASCII or tab (what `HeaderValue::to_str` accepts). The
+/// check has no early exit inside a 32-byte chunk, so it runs vectorized: the long values
+/// (`Authorization`, session tokens) cost a few instructions per chunk, not per byte.
+pub(crate) fn visible_ascii(bytes: &[u8]) -> Option<&str> {
+    let ok = bytes.chunks(32).all(|chunk| {
+        chunk.iter().fold(true, |all, &b| {
+            all & ((b.wrapping_sub(0x20) < 0x5f) | (b == b'\t'))
+        })
+    });
+    if !ok {
+        return None;
+    }
+    // Only ASCII is left, which is UTF-8.
+    std::str::from_utf8(bytes).ok()
 }
 
 /// Query parameters relevant to presigned URLs, first occurrence wins (AWS's behaviour).
@@ -193,27 +223,32 @@ pub fn parse<'a>(req: &HttpRequest<'a>, now: i64, skew: i64) -> Result<Parsed<'a
 fn parse_header<'a>(req: &HttpRequest<'a>) -> Result<Parsed<'a>, SigV4Error> {
     let value = header_str(req, &http::header::AUTHORIZATION)
         .ok_or_else(|| incomplete("Authorization header is not valid ASCII"))?;
-    let value = value.trim();
-    let (algorithm, rest) = value.split_once(' ').unwrap_or((value, ""));
+    // The value is visible ASCII and tab (`header_str`), so ASCII trimming is `str::trim`, and
+    // byte searches (no per-call `char` searcher: this runs on every request) find the parts.
+    let value = value.trim_ascii();
+    let (algorithm, rest) = split_at_byte(value, b' ').unwrap_or((value, ""));
     if algorithm != ALGORITHM {
         return Err(SigV4Error::UnsupportedAlgorithm(algorithm.to_owned()));
     }
     let (mut credential, mut signed_headers, mut signature) = (None, None, None);
-    for part in rest.split(',') {
-        let part = part.trim();
+    let mut rest = Some(rest);
+    while let Some(text) = rest {
+        let (part, next) = split_at_byte(text, b',').map_or((text, None), |(p, n)| (p, Some(n)));
+        rest = next;
+        let part = part.trim_ascii();
         if part.is_empty() {
             continue;
         }
-        let Some((k, v)) = part.split_once('=') else {
+        let Some((k, v)) = split_at_byte(part, b'=') else {
             return Err(incomplete(format!(
                 "Authorization header requires each component to be of the form key=value; got '{part}'"
             )));
         };
         // Duplicate components: the last one wins, as AWS does.
-        match k.trim() {
-            "Credential" => credential = Some(v.trim()),
-            "SignedHeaders" => signed_headers = Some(v.trim()),
-            "Signature" => signature = Some(v.trim()),
+        match k.trim_ascii() {
+            "Credential" => credential = Some(v.trim_ascii()),
+            "SignedHeaders" => signed_headers = Some(v.trim_ascii()),
+            "Signature" => signature = Some(v.trim_ascii()),
             _ => {}
         }
     }
@@ -225,7 +260,10 @@ fn parse_header<'a>(req: &HttpRequest<'a>) -> Result<Parsed<'a>, SigV4Error> {
     let credential = credential.ok_or_else(|| missing("Credential"))?;
     let signed_headers = signed_headers.ok_or_else(|| missing("SignedHeaders"))?;
     let signature = signature.ok_or_else(|| missing("Signature"))?;
-    let date = match header_str(req, &X_AMZ_DATE) {
+    let (amz_date, amz_date_once) = header_once(req, &X_AMZ_DATE);
+    let (token, token_once) = header_once(req, &X_AMZ_SECURITY_TOKEN);
+    let (payload, payload_once) = header_once(req, &X_AMZ_CONTENT_SHA256);
+    let date = match amz_date {
         Some(d) => AmzDate::parse(d.trim()).ok_or_else(|| SigV4Error::BadDate(d.to_owned()))?,
         None => match header_str(req, &http::header::DATE) {
             Some(d) => AmzDate::parse_http_date(d.trim())
@@ -250,12 +288,23 @@ fn parse_header<'a>(req: &HttpRequest<'a>) -> Result<Parsed<'a>, SigV4Error> {
         signature,
         date,
         expires: None,
-        security_token: header_str(req, &X_AMZ_SECURITY_TOKEN).map(Cow::Borrowed),
-        payload: header_str(req, &X_AMZ_CONTENT_SHA256).map(Cow::Borrowed),
+        security_token: token.map(Cow::Borrowed),
+        payload: payload.map(Cow::Borrowed),
         rules: CanonicalRules::for_service(service),
         omit_query_token: false,
         alternative: 0,
+        known: KnownHeaders {
+            date: amz_date_once,
+            content_sha256: payload_once,
+            security_token: token_once,
+        },
     })
+}
+
+/// `text` split around the first `byte` (an ASCII byte, so both sides are `str`).
+fn split_at_byte(text: &str, byte: u8) -> Option<(&str, &str)> {
+    let i = text.bytes().position(|b| b == byte)?;
+    Some((text.get(..i)?, text.get(i + 1..)?))
 }
 
 fn parse_query<'a>(req: &HttpRequest<'a>) -> Result<Parsed<'a>, SigV4Error> {
@@ -318,6 +367,7 @@ fn parse_query<'a>(req: &HttpRequest<'a>) -> Result<Parsed<'a>, SigV4Error> {
         rules,
         omit_query_token: false,
         alternative: 0,
+        known: KnownHeaders::default(),
     })
 }
 
@@ -345,10 +395,13 @@ fn slashes_of(credential: &str) -> Option<[usize; 4]> {
 fn check_signed_headers(signed_headers: &str) -> Result<(), SigV4Error> {
     // One pass: every name non-empty, lower-case, no controls or spaces; `host` among them.
     let mut host = false;
-    let mut valid = !signed_headers.is_empty();
-    for h in signed_headers.split(';') {
-        valid &= !h.is_empty() && !h.bytes().any(|b| b.is_ascii_uppercase() || b <= b' ');
-        host |= h == "host";
+    let mut valid = !signed_headers.is_empty()
+        && signed_headers
+            .bytes()
+            .fold(true, |ok, b| ok & !(b.is_ascii_uppercase() | (b <= b' ')));
+    for h in signed_headers.as_bytes().split(|&b| b == b';') {
+        valid &= !h.is_empty();
+        host |= h == b"host";
     }
     if !valid {
         return Err(incomplete(format!(
@@ -531,7 +584,7 @@ impl<'a> Parsed<'a> {
         req: &HttpRequest<'_>,
         payload_hash: &str,
     ) -> Result<(), SigV4Error> {
-        canonical_request(
+        canonical_request_with(
             sink,
             req,
             self.rules,
@@ -539,6 +592,7 @@ impl<'a> Parsed<'a> {
             payload_hash,
             self.form == AuthForm::Query,
             self.omit_query_token,
+            &self.known,
         )
     }
 
@@ -600,5 +654,24 @@ mod tests {
         let shown = format!("{parsed:?}");
         assert!(!shown.contains("SECRET-SESSION-TOKEN"), "{shown}");
         assert!(shown.contains("***"), "{shown}");
+    }
+
+    #[test]
+    fn visible_ascii_accepts_what_header_value_to_str_accepts() {
+        for b in 0..=255u8 {
+            for len in [1usize, 31, 32, 33, 100] {
+                let mut bytes = vec![b'a'; len];
+                bytes[len / 2] = b;
+                let expected = http::HeaderValue::from_bytes(&bytes)
+                    .ok()
+                    .and_then(|v| v.to_str().ok().map(str::to_owned));
+                assert_eq!(
+                    visible_ascii(&bytes).map(str::to_owned),
+                    expected,
+                    "{b} {len}"
+                );
+            }
+        }
+        assert_eq!(visible_ascii(b""), Some(""));
     }
 }

@@ -21,8 +21,10 @@
 //!   below 2³² (rotate keys) so that a nonce collision stays negligible.
 //! - **Bound to the access key id.** The access key id the client presents (in the SigV4
 //!   credential scope) is part of the AEAD's associated data, so a token presented with any other
-//!   `ASIA…` id fails authentication (`Invalid`); the decoded claims carry the id too and it is
-//!   compared again, in constant time, as defence in depth.
+//!   `ASIA…` id fails authentication (`Invalid`). The claims do not repeat it (version 3): the
+//!   associated data already binds it, and every byte of the token is hashed into the canonical
+//!   request of every call signed with it. (Version-2 claims carried it; it is compared again, in
+//!   constant time, when such a token is opened.)
 //! - **Key id for rotation.** `kid` names the ring key that sealed the token. A [`KeyRing`] is an
 //!   ordered list, newest first: [`seal`] always uses the newest key, [`open`] accepts any key
 //!   still in the ring. Rotation = put a new key first and keep the old one for at least the
@@ -41,24 +43,29 @@
 //! - **Authenticated issue time.** `issued_at` is an authenticated claim: it feeds
 //!   `aws:TokenIssueTime`, so revocation by "deny tokens issued before T" works as in AWS.
 //!
-//! # Claims encoding (version 1)
+//! # Claims encoding (version 3)
 //!
 //! A hand-written, canonical, length-prefixed binary format: decoding it is a bounds-checked
 //! walk plus one allocation per string, where a JSON layer would cost several times the AEAD
-//! (see `benches/sts_token.rs`, whose peer is an HS512 JWT). All integers are little-endian; `varint` is unsigned
-//! LEB128 in at most 3 bytes and minimally encoded; `str` is `varint(len) || UTF-8 bytes` with
-//! `len ≤ 4096`; `list<T>` is `varint(count) || T*` with `count ≤ 64`; `opt<str>` is present iff its
-//! bit in `present` is set.
+//! (see `benches/sts_token.rs`, whose peer is an HS512 JWT). It is also compact, because the
+//! token travels in every request and is hashed into every canonical request: a typical role
+//! session's token is about 140 characters (version 2 made it about 200; AWS's are 400 to
+//! 1,000). `varint` is unsigned LEB128, minimally encoded, in at most 3 bytes for lengths and
+//! counts and at most 10 for times; `str` is `varint(len) || UTF-8 bytes` with `len ≤ 4096`;
+//! `list<T>` is `varint(count) || T*` with `count ≤ 64`; `opt<str>` is present iff its bit in
+//! `present` is set, or for `account`, `arn` and `user_id` iff their "derived" flag is clear.
 //!
 //! | field | encoding |
 //! |---|---|
-//! | version | `u8` = 1 |
+//! | version | `u8` = 3 |
 //! | kind | `u8`: 1 AssumedRole, 2 WebIdentity, 3 SessionToken, 4 FederatedUser |
-//! | flags | `u8`: bit 0 `chained`, bit 1 `mfa_authenticated`; other bits 0 |
+//! | flags | `u8`: bit 0 `chained`, bit 1 `mfa_authenticated`, bits 2–4 `account`/`arn`/`user_id` derived (left out), bit 5 short role ARN; bits 6–7 are 0 |
 //! | present | `u8`: bits 0–6 = role_arn, role_id, session_name, source_identity, session_policy, web_identity, parent_user_arn; bit 7 is 0 |
-//! | issued_at, expires_at | `i64` each |
-//! | access_key_id, account, arn, user_id | `str` each |
-//! | role_arn, role_id, session_name, source_identity | `opt<str>` each |
+//! | issued_at | `varint` (epoch seconds, ≥ 0) |
+//! | lifetime | `varint`: `expires_at - issued_at`, 1 to 2³² − 1 |
+//! | account, arn, user_id | `opt<str>` each (see flags) |
+//! | role_arn | if present: short form (flag bit 5: `arn:aws:iam::<12 digits>:role/<rest>`) = account number as 5-byte little-endian (< 10¹²) then `str` rest; otherwise `str` |
+//! | role_id, session_name, source_identity | `opt<str>` each |
 //! | tags | `list<(str, str)>` |
 //! | transitive_tag_keys | `list<str>` |
 //! | session_policy | `opt<str>` |
@@ -68,10 +75,13 @@
 //!
 //! Decoding ([`decode_claims`]) is total: any byte string either decodes or returns
 //! [`TokenError::Malformed`]; unknown bits, trailing bytes, over-long lengths or counts and
-//! non-minimal varints are all refused, so every accepted byte string is the unique encoding of
-//! its claims (`encode_claims(decode_claims(b)?) == b`). Allocations are bounded by the input
-//! length. A future format change bumps the version byte (and the token's `v1.` prefix if the
-//! envelope changes).
+//! non-minimal varints, a zero lifetime, and a long role ARN that has a short form are all
+//! refused, so every accepted byte string is the unique encoding of its claims
+//! (`encode_claims(decode_claims(b, akid)?) == b`). Allocations are bounded by the input
+//! length. A format change bumps the version byte (and the token's `v1.` prefix if the envelope
+//! changes). Version 2 (times as two `i64`, the access key id stored, role ARNs in full) is still
+//! decoded, so that tokens issued before an upgrade keep working until they expire; it is never
+//! written.
 //!
 //! # Verification
 //!
@@ -144,8 +154,13 @@ const ACCESS_KEY_ID_RANDOM_LEN: usize = 10;
 /// Length of a generated access key id.
 const ACCESS_KEY_ID_LEN: usize = 20;
 
-/// Claims encoding version.
-const CLAIMS_VERSION: u8 = 2;
+/// Claims encoding version written by [`encode_claims`].
+pub const CLAIMS_VERSION: u8 = 3;
+/// The previous version (fixed-width times, the access key id stored), still decoded so that
+/// sessions issued before an upgrade keep working until they expire.
+const CLAIMS_VERSION_2: u8 = 2;
+/// Longest session lifetime a version-3 encoding carries (`expires_at - issued_at`, seconds).
+const MAX_LIFETIME: u64 = u32::MAX as u64;
 const FLAG_CHAINED: u8 = 1 << 0;
 const FLAG_MFA: u8 = 1 << 1;
 /// `account` is the role ARN's account (not stored).
@@ -154,8 +169,27 @@ const FLAG_ACCOUNT_DERIVED: u8 = 1 << 2;
 const FLAG_ARN_DERIVED: u8 = 1 << 3;
 /// `user_id` is `<role id>:<session>` (not stored).
 const FLAG_USER_ID_DERIVED: u8 = 1 << 4;
-const FLAGS_KNOWN: u8 =
+/// `role_arn` is `arn:aws:iam::<12 digits>:role/<rest>`, stored as the account number (5 bytes)
+/// and `<rest>` (version 3).
+const FLAG_ROLE_ARN_SHORT: u8 = 1 << 5;
+const FLAGS_KNOWN_V2: u8 =
     FLAG_CHAINED | FLAG_MFA | FLAG_ACCOUNT_DERIVED | FLAG_ARN_DERIVED | FLAG_USER_ID_DERIVED;
+const FLAGS_KNOWN: u8 = FLAGS_KNOWN_V2 | FLAG_ROLE_ARN_SHORT;
+/// The prefix and infix a short role ARN leaves out.
+const ROLE_ARN_PREFIX: &str = "arn:aws:iam::";
+const ROLE_ARN_INFIX: &str = ":role/";
+
+/// The account number and the part after `:role/` of a role ARN in the `aws` partition whose
+/// account is 12 digits: what a version-3 encoding stores instead of the ARN.
+fn short_role_arn(arn: &str) -> Option<(u64, &str)> {
+    let rest = arn.strip_prefix(ROLE_ARN_PREFIX)?;
+    let (account, tail) = rest.split_at_checked(12)?;
+    let tail = tail.strip_prefix(ROLE_ARN_INFIX)?;
+    if !account.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    account.parse().ok().map(|n| (n, tail))
+}
 
 /// The values of `account`, `arn` and `user_id` that role-session claims imply; a field equal to
 /// its implied value is left out of the encoding (the token shrinks by a third, and so does the
@@ -693,7 +727,7 @@ pub fn seal<R: RngCore + CryptoRng + ?Sized>(
     let mut nonce = [0u8; NONCE_LEN];
     rng.fill_bytes(&mut nonce);
     sealed.extend_from_slice(&nonce);
-    encode_into(&mut sealed, claims, &access_key_id)?;
+    encode_into(&mut sealed, claims)?;
     let aad = Aad::new(&key.kid, &access_key_id)?;
     let (_, plaintext) = sealed
         .split_first_chunk_mut::<NONCE_LEN>()
@@ -769,7 +803,7 @@ pub fn open(
             <&Tag<Aes256Gcm>>::from(&*tag),
         )
         .map_err(|_| TokenError::Invalid)?;
-    let claims = decode_claims(ciphertext)?;
+    let claims = decode_claims(ciphertext, access_key_id)?;
     if !bool::from(
         claims
             .access_key_id
@@ -834,30 +868,62 @@ impl Aad {
 /// [`MAX_CLAIM_LIST_LEN`] items. Exposed for fuzzing and tests; [`seal`] is the normal entry.
 pub fn encode_claims(claims: &SessionClaims) -> Result<Vec<u8>, TokenError> {
     let mut out = Vec::with_capacity(320);
-    encode_into(&mut out, claims, &claims.access_key_id)?;
+    encode_into(&mut out, claims)?;
     Ok(out)
 }
 
 /// Decodes claims encoded by [`encode_claims`]. Total: any input either decodes or fails with
 /// [`TokenError::Malformed`]; never panics; allocates at most in proportion to the input.
-pub fn decode_claims(bytes: &[u8]) -> Result<SessionClaims, TokenError> {
+pub fn decode_claims(bytes: &[u8], access_key_id: &str) -> Result<SessionClaims, TokenError> {
     let mut r = Reader { rest: bytes };
-    if r.u8()? != CLAIMS_VERSION {
-        return Err(TokenError::Malformed);
-    }
+    let v3 = match r.u8()? {
+        CLAIMS_VERSION => true,
+        CLAIMS_VERSION_2 => false,
+        _ => return Err(TokenError::Malformed),
+    };
     let kind = SessionKind::from_code(r.u8()?).ok_or(TokenError::Malformed)?;
     let flags = r.u8()?;
     let present = r.u8()?;
-    if flags & !FLAGS_KNOWN != 0 || present & !PRESENT_KNOWN != 0 {
+    let known = if v3 { FLAGS_KNOWN } else { FLAGS_KNOWN_V2 };
+    if flags & !known != 0 || present & !PRESENT_KNOWN != 0 {
         return Err(TokenError::Malformed);
     }
-    let issued_at = r.i64()?;
-    let expires_at = r.i64()?;
-    let access_key_id = r.string()?;
+    let (issued_at, expires_at, access_key_id) = if v3 {
+        let issued_at = r.varint64(i64::MAX as u64)?;
+        let lifetime = r.varint64(MAX_LIFETIME)?;
+        if lifetime == 0 {
+            return Err(TokenError::Malformed);
+        }
+        // Both fit in an i64 and their sum does not overflow (issued_at < 2^63 - 2^32 in any
+        // token that expires; a larger one is refused).
+        let issued_at = i64::try_from(issued_at).map_err(|_| TokenError::Malformed)?;
+        let lifetime = i64::try_from(lifetime).map_err(|_| TokenError::Malformed)?;
+        let expires_at = issued_at
+            .checked_add(lifetime)
+            .ok_or(TokenError::Malformed)?;
+        (issued_at, expires_at, access_key_id.to_owned())
+    } else {
+        (r.i64()?, r.i64()?, r.string()?)
+    };
     let account = r.opt_string(!flags & FLAG_ACCOUNT_DERIVED)?;
     let arn = r.opt_string(!flags & FLAG_ARN_DERIVED)?;
     let user_id = r.opt_string(!flags & FLAG_USER_ID_DERIVED)?;
-    let role_arn = r.opt_string(present & HAS_ROLE_ARN)?;
+    let role_arn = match (
+        present & HAS_ROLE_ARN != 0,
+        flags & FLAG_ROLE_ARN_SHORT != 0,
+    ) {
+        (true, true) => Some(r.short_role_arn()?),
+        (true, false) => {
+            let arn = r.string()?;
+            // Version 3 writes every ARN it can in the short form.
+            if v3 && short_role_arn(&arn).is_some() {
+                return Err(TokenError::Malformed);
+            }
+            Some(arn)
+        }
+        (false, true) => return Err(TokenError::Malformed),
+        (false, false) => None,
+    };
     let role_id = r.opt_string(present & HAS_ROLE_ID)?;
     let session_name = r.opt_string(present & HAS_SESSION_NAME)?;
     let source_identity = r.opt_string(present & HAS_SOURCE_IDENTITY)?;
@@ -923,13 +989,24 @@ pub fn decode_claims(bytes: &[u8]) -> Result<SessionClaims, TokenError> {
     })
 }
 
-/// Appends the encoding of `claims` (with `access_key_id` in place of theirs) to `out`.
-fn encode_into(
-    out: &mut Vec<u8>,
-    c: &SessionClaims,
-    access_key_id: &str,
-) -> Result<(), TokenError> {
+/// Appends the encoding of `claims` to `out`. Their access key id is not part of it: the AEAD's
+/// associated data binds the token to it, and [`decode_claims`] is given it.
+fn encode_into(out: &mut Vec<u8>, c: &SessionClaims) -> Result<(), TokenError> {
+    let issued_at = u64::try_from(c.issued_at)
+        .map_err(|_| TokenError::InvalidClaims("issue time must not be before 1970"))?;
+    let lifetime = c
+        .expires_at
+        .checked_sub(c.issued_at)
+        .and_then(|l| u64::try_from(l).ok())
+        .filter(|l| (1..=MAX_LIFETIME).contains(l))
+        .ok_or(TokenError::InvalidClaims(
+            "expiry must be after the issue time, by less than 2^32 seconds",
+        ))?;
+    let short_role = c.role_arn.as_deref().and_then(short_role_arn);
     let mut flags = 0;
+    if short_role.is_some() {
+        flags |= FLAG_ROLE_ARN_SHORT;
+    }
     if c.chained {
         flags |= FLAG_CHAINED;
     }
@@ -968,13 +1045,18 @@ fn encode_into(
         }
     }
     out.extend_from_slice(&[CLAIMS_VERSION, c.kind.code(), flags, present]);
-    out.extend_from_slice(&c.issued_at.to_le_bytes());
-    out.extend_from_slice(&c.expires_at.to_le_bytes());
-    put_str(out, access_key_id)?;
+    put_varint(out, issued_at);
+    put_varint(out, lifetime);
     put_opt_str(out, (!account_derived).then_some(c.account.as_str()))?;
     put_opt_str(out, (!arn_derived).then_some(c.arn.as_str()))?;
     put_opt_str(out, (!user_id_derived).then_some(c.user_id.as_str()))?;
-    put_opt_str(out, c.role_arn.as_deref())?;
+    match short_role {
+        Some((account, rest)) => {
+            out.extend_from_slice(account.to_le_bytes().get(..5).unwrap_or_default());
+            put_str(out, rest)?;
+        }
+        None => put_opt_str(out, c.role_arn.as_deref())?,
+    }
     put_opt_str(out, c.role_id.as_deref())?;
     put_opt_str(out, c.session_name.as_deref())?;
     put_opt_str(out, c.source_identity.as_deref())?;
@@ -996,7 +1078,7 @@ fn encode_into(
     Ok(())
 }
 
-fn put_varint(out: &mut Vec<u8>, mut v: usize) {
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
         // Low 7 bits plus the continuation bit: cannot truncate.
         out.push((v & 0x7f) as u8 | 0x80);
@@ -1009,7 +1091,7 @@ fn put_str(out: &mut Vec<u8>, s: &str) -> Result<(), TokenError> {
     if s.len() > MAX_CLAIM_FIELD_LEN {
         return Err(TokenError::TooLarge);
     }
-    put_varint(out, s.len());
+    put_varint(out, s.len() as u64);
     out.extend_from_slice(s.as_bytes());
     Ok(())
 }
@@ -1025,7 +1107,7 @@ fn put_count(out: &mut Vec<u8>, n: usize) -> Result<(), TokenError> {
     if n > MAX_CLAIM_LIST_LEN {
         return Err(TokenError::TooLarge);
     }
-    put_varint(out, n);
+    put_varint(out, n as u64);
     Ok(())
 }
 
@@ -1053,6 +1135,56 @@ impl<'a> Reader<'a> {
             .ok_or(TokenError::Malformed)?;
         self.rest = rest;
         Ok(i64::from_le_bytes(*b))
+    }
+
+    /// A minimally encoded LEB128 value of at most 10 bytes, no larger than `max`.
+    fn varint64(&mut self, max: u64) -> Result<u64, TokenError> {
+        let mut v = 0u64;
+        for shift in (0..64).step_by(7) {
+            let b = self.u8()?;
+            let bits = u64::from(b & 0x7f);
+            // The tenth byte carries bit 63 only.
+            if shift == 63 && bits > 1 {
+                return Err(TokenError::Malformed);
+            }
+            v |= bits << shift;
+            if b & 0x80 == 0 {
+                if (b == 0 && shift != 0) || v > max {
+                    return Err(TokenError::Malformed);
+                }
+                return Ok(v);
+            }
+        }
+        Err(TokenError::Malformed)
+    }
+
+    /// A role ARN in the short form: the account number (5 bytes, below 10^12) and the rest.
+    fn short_role_arn(&mut self) -> Result<String, TokenError> {
+        let (b, rest) = self
+            .rest
+            .split_first_chunk::<5>()
+            .ok_or(TokenError::Malformed)?;
+        self.rest = rest;
+        let mut le = [0u8; 8];
+        le[..5].copy_from_slice(b);
+        let account = u64::from_le_bytes(le);
+        if account >= 1_000_000_000_000 {
+            return Err(TokenError::Malformed);
+        }
+        let tail = self.str_ref()?;
+        let mut arn = String::with_capacity(ROLE_ARN_PREFIX.len() + 12 + 6 + tail.len());
+        arn.push_str(ROLE_ARN_PREFIX);
+        // Twelve digits, leading zeros kept.
+        let mut digits = [b'0'; 12];
+        let mut n = account;
+        for d in digits.iter_mut().rev() {
+            *d = b'0' + (n % 10) as u8;
+            n /= 10;
+        }
+        arn.push_str(std::str::from_utf8(&digits).map_err(|_| TokenError::Malformed)?);
+        arn.push_str(ROLE_ARN_INFIX);
+        arn.push_str(tail);
+        Ok(arn)
     }
 
     /// A minimally encoded LEB128 value of at most 3 bytes, no larger than `max`.
@@ -1242,21 +1374,170 @@ mod tests {
     fn encoding_round_trips_and_is_canonical() {
         for claims in [full_claims(), role_claims(), gst_claims()] {
             let bytes = encode_claims(&claims).unwrap();
-            let decoded = decode_claims(&bytes).unwrap();
+            let decoded = decode_claims(&bytes, "").unwrap();
             assert_eq!(decoded, claims);
             assert_eq!(encode_claims(&decoded).unwrap(), bytes);
             // Any truncation or extension fails.
             for n in 0..bytes.len() {
                 assert_eq!(
-                    decode_claims(&bytes[..n]),
+                    decode_claims(&bytes[..n], ""),
                     Err(TokenError::Malformed),
                     "prefix {n}"
                 );
             }
             let mut longer = bytes.clone();
             longer.push(0);
-            assert_eq!(decode_claims(&longer), Err(TokenError::Malformed));
+            assert_eq!(decode_claims(&longer, ""), Err(TokenError::Malformed));
         }
+    }
+
+    /// A token sealed by the version-2 encoder (before the access key id and the long role ARN
+    /// were left out): sessions issued before an upgrade keep opening after it.
+    #[test]
+    fn version_2_tokens_still_open() {
+        const TOKEN: &str = "v1.k1.6DSdTs28iw9GMoQkaMhNx0GZCgjPCyhenrwb1ZVd40gnA9LqVQCIA2wc4UJOo9dMEZJCAz2zivpeY5NFvkKjZOLk1EeIdc6dGX8OTAbMRxfE0kVSw2MLnarCP5Rt3YsmUnWR4bzhU2DHncZWOcFmxW8ffdpA5MG0v7DX7FmgjLRqGLKys0guJ5jydC2JL0_Wsso";
+        const AKID: &str = "ASIAX352Q2XJ4DBAPBS7";
+        let r = ring(&[("k1", 1)]);
+        let opened = open(&r, TOKEN, AKID, NOW).unwrap();
+        let mut expected = role_claims();
+        expected.tags.truncate(1);
+        assert_eq!(opened.claims, with_akid(expected.clone(), AKID));
+        assert_eq!(
+            opened.secret.expose(),
+            "xeJjQXehXmre31p928VXmCwr0VGcaTUqvCAoER00"
+        );
+        // Still bound to its access key id, still expiring.
+        assert_eq!(
+            open(&r, TOKEN, "ASIAX352Q2XJ4DBAPBS6", NOW).unwrap_err(),
+            TokenError::Invalid
+        );
+        assert_eq!(
+            open(&r, TOKEN, AKID, NOW + 3600).unwrap_err(),
+            TokenError::Expired
+        );
+        // The same claims sealed now make a shorter token.
+        let issued = seal(&r, &expected, &mut rng()).unwrap();
+        assert!(
+            issued.session_token.expose().len() + 60 <= TOKEN.len(),
+            "{} vs {}",
+            issued.session_token.expose().len(),
+            TOKEN.len()
+        );
+    }
+
+    #[test]
+    fn role_arns_in_the_aws_partition_are_stored_short() {
+        let c = role_claims();
+        let bytes = encode_claims(&c).unwrap();
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(!text.contains("arn:aws:iam::"), "{text}");
+        assert!(!text.contains("123456789012"), "{text}");
+        assert_ne!(bytes[2] & FLAG_ROLE_ARN_SHORT, 0);
+        // Leading zeros, paths and other partitions round-trip.
+        for arn in [
+            "arn:aws:iam::000000000001:role/demo",
+            "arn:aws:iam::123456789012:role/team/a/demo",
+            "arn:aws-cn:iam::123456789012:role/demo",
+            "arn:aws:iam::12345678901:role/eleven-digits",
+            "arn:aws:iam::1234567890123:role/thirteen",
+            "arn:aws:iam::12345678901x:role/x",
+            "arn:aws:iam::123456789012:user/not-a-role",
+        ] {
+            let mut c = role_claims();
+            c.role_arn = Some(arn.into());
+            let bytes = encode_claims(&c).unwrap();
+            assert_eq!(decode_claims(&bytes, "").unwrap(), c, "{arn}");
+            let short = short_role_arn(arn).is_some();
+            assert_eq!(bytes[2] & FLAG_ROLE_ARN_SHORT != 0, short, "{arn}");
+        }
+        // The long form of an ARN that has a short one is not canonical, and so is the short
+        // flag without a role ARN or an account number of 13 digits.
+        // (The account is the role ARN's; the session ARN and user id are stored.)
+        let mut long = vec![CLAIMS_VERSION, 1, FLAG_ACCOUNT_DERIVED, HAS_ROLE_ARN];
+        put_varint(&mut long, NOW as u64);
+        put_varint(&mut long, 3600);
+        for f in ["arn:aws:sts::123456789012:assumed-role/demo/s", "AROA"] {
+            put_str(&mut long, f).unwrap();
+        }
+        let with_role = |role: &[u8]| {
+            let mut b = long.clone();
+            b.extend_from_slice(role);
+            b.extend_from_slice(&[0, 0, 0]);
+            b
+        };
+        let mut full = Vec::new();
+        put_str(&mut full, "arn:aws-cn:iam::123456789012:role/demo").unwrap();
+        assert!(decode_claims(&with_role(&full), "").is_ok());
+        let mut full = Vec::new();
+        put_str(&mut full, "arn:aws:iam::123456789012:role/demo").unwrap();
+        assert_eq!(
+            decode_claims(&with_role(&full), ""),
+            Err(TokenError::Malformed)
+        );
+        let mut short = 999_999_999_999u64.to_le_bytes()[..5].to_vec();
+        put_str(&mut short, "demo").unwrap();
+        let mut b = with_role(&short);
+        b[2] |= FLAG_ROLE_ARN_SHORT;
+        assert_eq!(
+            decode_claims(&b, "").unwrap().role_arn.as_deref(),
+            Some("arn:aws:iam::999999999999:role/demo")
+        );
+        let mut too_big = 1_000_000_000_000u64.to_le_bytes()[..5].to_vec();
+        put_str(&mut too_big, "demo").unwrap();
+        let mut b = with_role(&too_big);
+        b[2] |= FLAG_ROLE_ARN_SHORT;
+        assert_eq!(decode_claims(&b, ""), Err(TokenError::Malformed));
+        let mut b = with_role(&[]);
+        b[2] |= FLAG_ROLE_ARN_SHORT;
+        b[3] = 0;
+        assert_eq!(decode_claims(&b, ""), Err(TokenError::Malformed));
+    }
+
+    #[test]
+    fn times_are_varints_and_lifetimes_bounded() {
+        let r = ring(&[("k1", 1)]);
+        for (iat, exp) in [(-1, 3600), (NOW, NOW), (NOW, NOW - 1), (0, 1 << 33)] {
+            let mut c = role_claims();
+            c.issued_at = iat;
+            c.expires_at = exp;
+            assert!(
+                matches!(
+                    seal(&r, &c, &mut rng()).unwrap_err(),
+                    TokenError::InvalidClaims(_)
+                ),
+                "{iat} {exp}"
+            );
+        }
+        for (iat, exp) in [
+            (0, 1),
+            (NOW, NOW + i64::from(u32::MAX)),
+            (1 << 40, (1 << 40) + 900),
+        ] {
+            let mut c = role_claims();
+            c.issued_at = iat;
+            c.expires_at = exp;
+            let bytes = encode_claims(&c).unwrap();
+            assert_eq!(decode_claims(&bytes, "").unwrap(), c);
+        }
+        let mut r = Reader {
+            rest: &[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f],
+        };
+        assert_eq!(r.varint64(i64::MAX as u64), Ok(i64::MAX as u64));
+        for bad in [
+            &[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01][..],
+            &[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02],
+            &[0x80, 0x00],
+            &[0x80; 11],
+            &[0x80],
+        ] {
+            let mut r = Reader { rest: bad };
+            assert!(r.varint64(i64::MAX as u64).is_err(), "{bad:?}");
+        }
+        // A zero lifetime does not decode.
+        let mut b = vec![CLAIMS_VERSION, 3, 0, 0];
+        put_varint(&mut b, NOW as u64);
+        put_varint(&mut b, 0);
+        assert_eq!(decode_claims(&b, ""), Err(TokenError::Malformed));
     }
 
     #[test]
@@ -1268,17 +1549,17 @@ mod tests {
             !text.contains(&c.arn),
             "the session ARN is implied by role and session"
         );
-        assert_eq!(decode_claims(&bytes).unwrap(), c);
+        assert_eq!(decode_claims(&bytes, "").unwrap(), c);
         // A stored field equal to its implied value is not canonical.
         let mut explicit = bytes.clone();
         explicit[2] &= !FLAG_ARN_DERIVED;
-        assert!(decode_claims(&explicit).is_err());
+        assert!(decode_claims(&explicit, "").is_err());
         // Fields that differ from the implied value are stored and kept.
         let mut odd = role_claims();
         odd.arn = "arn:aws:sts::123456789012:assumed-role/other/x".into();
         odd.user_id = "AIDAOTHER".into();
         let bytes = encode_claims(&odd).unwrap();
-        assert_eq!(decode_claims(&bytes).unwrap(), odd);
+        assert_eq!(decode_claims(&bytes, "").unwrap(), odd);
     }
 
     #[test]
@@ -1286,16 +1567,16 @@ mod tests {
         let bytes = encode_claims(&role_claims()).unwrap();
         let mut bad_version = bytes.clone();
         bad_version[0] = 99;
-        assert!(decode_claims(&bad_version).is_err());
+        assert!(decode_claims(&bad_version, "").is_err());
         let mut bad_kind = bytes.clone();
         bad_kind[1] = 9;
-        assert!(decode_claims(&bad_kind).is_err());
+        assert!(decode_claims(&bad_kind, "").is_err());
         let mut bad_flags = bytes.clone();
         bad_flags[2] = 0x80;
-        assert!(decode_claims(&bad_flags).is_err());
+        assert!(decode_claims(&bad_flags, "").is_err());
         let mut bad_present = bytes.clone();
         bad_present[3] |= 0x80;
-        assert!(decode_claims(&bad_present).is_err());
+        assert!(decode_claims(&bad_present, "").is_err());
         // Non-minimal and over-long varints.
         let mut r = Reader {
             rest: &[0x80, 0x00],
@@ -1798,8 +2079,8 @@ mod tests {
 
     prop_compose! {
         fn arb_claims()(
-            iat in any::<i64>(),
-            exp in any::<i64>(),
+            iat in 0i64..(1 << 40),
+            lifetime in 1i64..=(MAX_LIFETIME as i64),
             strs in proptest::collection::vec(arb_string(), 4),
             opts in proptest::collection::vec(proptest::option::of(arb_string()), 6),
             kind in 1u8..=4,
@@ -1810,7 +2091,7 @@ mod tests {
             SessionClaims {
                 access_key_id: strs[0].clone(),
                 issued_at: iat,
-                expires_at: exp,
+                expires_at: iat + lifetime,
                 account: strs[1].clone(),
                 kind: SessionKind::from_code(kind).unwrap(),
                 arn: strs[2].clone(),
@@ -1839,8 +2120,11 @@ mod tests {
     proptest! {
         #[test]
         fn decode_random_bytes_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
-            if let Ok(c) = decode_claims(&bytes) {
-                prop_assert_eq!(encode_claims(&c).unwrap(), bytes);
+            // Version 3 is canonical; version 2 (still read) re-encodes as version 3.
+            if let Ok(c) = decode_claims(&bytes, "ASIAFUZZ") {
+                if bytes[0] == CLAIMS_VERSION {
+                    prop_assert_eq!(encode_claims(&c).unwrap(), bytes);
+                }
             }
         }
 
@@ -1849,15 +2133,17 @@ mod tests {
             let mut bytes = encode_claims(&full_claims()).unwrap();
             let i = i.index(bytes.len());
             bytes[i] = b;
-            if let Ok(c) = decode_claims(&bytes) {
-                prop_assert_eq!(encode_claims(&c).unwrap(), bytes);
+            if let Ok(c) = decode_claims(&bytes, "") {
+                if bytes[0] == CLAIMS_VERSION {
+                    prop_assert_eq!(encode_claims(&c).unwrap(), bytes);
+                }
             }
         }
 
         #[test]
         fn any_claims_round_trip(c in arb_claims()) {
             let bytes = encode_claims(&c).unwrap();
-            prop_assert_eq!(decode_claims(&bytes).unwrap(), c);
+            prop_assert_eq!(decode_claims(&bytes, &c.access_key_id).unwrap(), c);
         }
 
         #[test]
