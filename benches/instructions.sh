@@ -10,7 +10,8 @@
 #
 # Usage: benches/instructions.sh [--no-build]
 #   env: DURATION (s of measured load per process, default 10), AUTHZ (0: authentication only;
-#        default 1: authn + authz on ten policies), TOP (functions listed, default 25)
+#        default 1: authn + authz on ten policies), TOP (functions listed, default 25), KEEP (a
+#        directory to copy both callgrind files into, for callgrind_annotate)
 # Needs valgrind and wrk (installed with apt-get when missing), taskset and curl. Bounded by a
 # watchdog; everything started here is stopped on exit.
 set -euo pipefail
@@ -107,6 +108,10 @@ sha() {
         awk '/sha2::sha256::compress256|sha2::sha256::soft/ && !/=>/ {gsub(",", "", $1); s += $1} END {print s + 0}'
 }
 PT=$(total "$P_FILE"); TT=$(total "$T_FILE"); PS=$(sha "$P_FILE"); TS=$(sha "$T_FILE")
+if [[ -n ${KEEP:-} ]]; then
+    mkdir -p "$KEEP" && cp "$P_FILE" "$KEEP/callgrind.passthrough" && cp "$T_FILE" "$KEEP/callgrind.tollgate"
+    echo "$P_REQS $T_REQS" >"$KEEP/requests"
+fi
 
 echo
 echo "Instructions per request (user space, callgrind; $(nproc) vCPU, $(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)):"

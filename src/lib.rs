@@ -29,5 +29,6 @@ pub mod sigv4;
 pub mod simulate;
 pub mod sts;
 pub mod telemetry;
+pub mod text;
 pub mod time;
 pub mod tls;

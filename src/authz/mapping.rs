@@ -253,7 +253,7 @@ impl Route {
                     return Some(captures);
                 }
                 _ => {
-                    let (piece, tail) = match rest.split_once('/') {
+                    let (piece, tail) = match crate::text::split_once(rest, b'/') {
                         Some((p, t)) if !last => (p, Some(t)),
                         Some(_) => return None,
                         None if last => (rest, None),
@@ -275,7 +275,7 @@ impl Route {
 }
 
 fn decode(s: &str) -> Cow<'_, str> {
-    if !s.contains('%') {
+    if !crate::text::contains(s, b'%') {
         return Cow::Borrowed(s);
     }
     let mut out = Vec::with_capacity(s.len());
@@ -301,15 +301,15 @@ fn decode(s: &str) -> Cow<'_, str> {
 /// How many times parameter `name` appears in `query`.
 fn query_count(query: Option<&str>, name: &str) -> usize {
     query.map_or(0, |q| {
-        q.split('&')
-            .filter(|p| decode(p.split_once('=').map_or(*p, |(k, _)| k)) == name)
+        crate::text::split(q, b'&')
+            .filter(|p| decode(crate::text::split_once(p, b'=').map_or(*p, |(k, _)| k)) == name)
             .count()
     })
 }
 
 fn query_value<'q>(query: Option<&'q str>, name: &str) -> Option<Cow<'q, str>> {
-    query?.split('&').find_map(|p| {
-        let (k, v) = p.split_once('=').unwrap_or((p, ""));
+    crate::text::split(query?, b'&').find_map(|p| {
+        let (k, v) = crate::text::split_once(p, b'=').unwrap_or((p, ""));
         (decode(k) == name).then(|| decode(&v.replace('+', " ")).into_owned().into())
     })
 }
@@ -390,8 +390,11 @@ impl RestRoutes {
 /// `/orders/../admin` would be authorized as an order and served as `/admin`. Such paths are
 /// refused, not mapped. (Empty segments are not refused: [`merge_slashes`] maps them.)
 pub fn ambiguous_path(raw_path: &str) -> Option<&'static str> {
-    raw_path
-        .split('/')
+    // A dot segment has a `.` or, percent-encoded, a `%`: most paths have neither.
+    if !crate::text::contains(raw_path, b'.') && !crate::text::contains(raw_path, b'%') {
+        return None;
+    }
+    crate::text::split(raw_path, b'/')
         .any(|segment| matches!(&*decode(segment), "." | ".."))
         .then_some("has a `.` or `..` segment")
 }
@@ -400,7 +403,7 @@ pub fn ambiguous_path(raw_path: &str) -> Option<&'static str> {
 /// every service but S3) and servers that merge slashes read it. `//admin` is then authorized
 /// as `/admin`, so a Deny on `/admin/*` applies to it.
 pub fn merge_slashes(raw_path: &str) -> Cow<'_, str> {
-    if !raw_path.contains("//") {
+    if !raw_path.as_bytes().windows(2).any(|w| w == b"//") {
         return Cow::Borrowed(raw_path);
     }
     let mut out = String::with_capacity(raw_path.len());

@@ -123,10 +123,21 @@ fn positive_match(
 /// `Arn*`: each of the six colon-separated parts matched on its own, so wildcards never cross a
 /// colon within the first five segments.
 pub(crate) fn arn_matches(p: &ArnPattern, v: &str, ctx: &RequestContext<'_>) -> bool {
-    let mut parts = v.splitn(6, ':');
-    for seg in &p.segments {
-        let Some(part) = parts.next() else {
+    // Up to five `:` split; the sixth part (the resource) keeps its colons, as `splitn(6, ':')`.
+    let mut rest = Some(v);
+    for (i, seg) in p.segments.iter().enumerate() {
+        let Some(text) = rest else {
             return false;
+        };
+        let part = match crate::text::split_once(text, b':') {
+            Some((part, tail)) if i < 5 => {
+                rest = Some(tail);
+                part
+            }
+            _ => {
+                rest = None;
+                text
+            }
         };
         if seg.matches(part, ctx) != Some(true) {
             return false;

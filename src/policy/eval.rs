@@ -296,7 +296,7 @@ fn allows(set: &PolicySet, ctx: &RequestContext<'_>) -> Option<StatementRef> {
 /// Evaluates a request against every applicable policy, as AWS does.
 pub fn evaluate(policies: &Policies<'_>, ctx: &RequestContext<'_>) -> Decision {
     let principal = ctx.principal;
-    let service = ctx.action_lower().split_once(':').map_or("", |(s, _)| s);
+    let service = crate::text::split_once(ctx.action_lower(), b':').map_or("", |(s, _)| s);
     let scps_apply = !policies.principal_in_management_account
         && !principal.is_service_linked_role()
         && matches!(

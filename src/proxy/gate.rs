@@ -390,15 +390,18 @@ pub(crate) fn check_sha256(bytes: &[u8], authd: &Authenticated) -> Result<(), Re
 /// 413 `EntityTooLarge` when the declared body (`Content-Length`, or an aws-chunked body's
 /// `x-amz-decoded-content-length`) is over `[limits] max_body_bytes`.
 pub(crate) fn body_over_limit(headers: &http::HeaderMap, limit: u64) -> Option<AwsError> {
-    let declared = |name: &str| {
+    const DECODED_LENGTH: http::HeaderName =
+        http::HeaderName::from_static("x-amz-decoded-content-length");
+    // Names as constants: a `&str` lookup parses and validates the name on every call.
+    let declared = |name: &http::HeaderName| {
         headers
             .get(name)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok())
     };
-    let len = declared("content-length")
+    let len = declared(&http::header::CONTENT_LENGTH)
         .into_iter()
-        .chain(declared("x-amz-decoded-content-length"))
+        .chain(declared(&DECODED_LENGTH))
         .max()?;
     (len > limit).then(|| {
         AwsError::client(

@@ -239,11 +239,11 @@ pub(crate) fn write_canonical_query(
         return Ok(());
     };
     let mut params: Vec<QueryParam<'_>> = Vec::with_capacity(8);
-    for pair in query.split('&') {
+    for pair in crate::text::split(query, b'&') {
         if pair.is_empty() {
             continue;
         }
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let (k, v) = crate::text::split_once(pair, b'=').unwrap_or((pair, ""));
         if (skip_signature && k == "X-Amz-Signature") || (skip_token && k == "X-Amz-Security-Token")
         {
             continue;
@@ -336,7 +336,7 @@ pub(crate) fn write_canonical_headers(
     signed_headers: &str,
     known: &KnownHeaders<'_>,
 ) -> Result<(), MissingHeader> {
-    for name in signed_headers.split(';') {
+    for name in crate::text::split(signed_headers, b';') {
         sink.put(name.as_bytes());
         sink.put(b":");
         if let Some(value) = known.get(name.as_bytes()) {

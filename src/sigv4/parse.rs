@@ -107,30 +107,66 @@ fn incomplete(msg: impl Into<String>) -> SigV4Error {
     SigV4Error::Incomplete(msg.into())
 }
 
-/// Header names read on every request, parsed once (a `&str` lookup re-parses the name).
-const X_AMZ_DATE: http::HeaderName = http::HeaderName::from_static("x-amz-date");
-const X_AMZ_SECURITY_TOKEN: http::HeaderName =
-    http::HeaderName::from_static("x-amz-security-token");
-const X_AMZ_CONTENT_SHA256: http::HeaderName =
-    http::HeaderName::from_static("x-amz-content-sha256");
-
-fn header_str<'a>(req: &HttpRequest<'a>, name: &http::HeaderName) -> Option<&'a str> {
-    header_once(req, name).0
+/// One header's values as the parser needs them: the last (the last value wins for
+/// single-valued auth headers, as AWS does for Authorization) and how many there were.
+#[derive(Clone, Copy, Default)]
+struct Seen<'a> {
+    last: Option<&'a http::HeaderValue>,
+    count: u32,
 }
 
-/// A header's last value as text (the last value wins for single-valued auth headers, as AWS
-/// does for Authorization), and its raw bytes when it is the header's only value.
-fn header_once<'a>(
-    req: &HttpRequest<'a>,
-    name: &http::HeaderName,
-) -> (Option<&'a str>, Option<&'a [u8]>) {
-    let mut values = req.headers.get_all(name).iter();
-    let first = values.next();
-    let (last, only) = match values.next_back() {
-        None => (first, first.map(http::HeaderValue::as_bytes)),
-        last => (last, None),
-    };
-    (last.and_then(|v| visible_ascii(v.as_bytes())), only)
+impl<'a> Seen<'a> {
+    fn add(&mut self, v: &'a http::HeaderValue) {
+        self.last = Some(v);
+        self.count = self.count.saturating_add(1);
+    }
+
+    /// The last value as text (visible ASCII and tab), if any.
+    fn text(&self) -> Option<&'a str> {
+        self.last.and_then(|v| visible_ascii(v.as_bytes()))
+    }
+
+    /// The raw value when the header was sent exactly once (for the canonical request).
+    fn only(&self) -> Option<&'a [u8]> {
+        (self.count == 1)
+            .then_some(self.last)
+            .flatten()
+            .map(http::HeaderValue::as_bytes)
+    }
+}
+
+/// The headers SigV4 reads, found in one pass over the request's headers: five hash lookups
+/// (each hashing and comparing the name) cost several times a walk over the dozen headers an
+/// SDK sends.
+#[derive(Clone, Copy, Default)]
+struct AuthHeaders<'a> {
+    authorization: Seen<'a>,
+    date: Seen<'a>,
+    amz_date: Seen<'a>,
+    security_token: Seen<'a>,
+    content_sha256: Seen<'a>,
+}
+
+impl<'a> AuthHeaders<'a> {
+    fn scan(headers: &'a http::HeaderMap) -> Self {
+        let mut h = AuthHeaders::default();
+        for (name, value) in headers {
+            let slot = if *name == http::header::AUTHORIZATION {
+                &mut h.authorization
+            } else if *name == http::header::DATE {
+                &mut h.date
+            } else {
+                match name.as_str() {
+                    "x-amz-date" => &mut h.amz_date,
+                    "x-amz-security-token" => &mut h.security_token,
+                    "x-amz-content-sha256" => &mut h.content_sha256,
+                    _ => continue,
+                }
+            };
+            slot.add(value);
+        }
+        h
+    }
 }
 
 /// The value as text when it is visible ASCII or tab (what `HeaderValue::to_str` accepts). The
@@ -164,8 +200,8 @@ struct PresignParams<'a> {
 
 fn presign_params(query: &str) -> PresignParams<'_> {
     let mut p = PresignParams::default();
-    for pair in query.split('&') {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+    for pair in crate::text::split(query, b'&') {
+        let (k, v) = crate::text::split_once(pair, b'=').unwrap_or((pair, ""));
         let slot = match k {
             "X-Amz-Algorithm" => &mut p.algorithm,
             "X-Amz-Credential" => &mut p.credential,
@@ -195,7 +231,7 @@ fn decode_param(v: &str) -> Result<Cow<'_, str>, SigV4Error> {
 
 fn has_presign_algorithm(query: Option<&str>) -> bool {
     query.is_some_and(|q| {
-        q.split('&')
+        crate::text::split(q, b'&')
             .any(|p| p == "X-Amz-Algorithm" || p.starts_with("X-Amz-Algorithm="))
     })
 }
@@ -207,39 +243,42 @@ fn has_presign_algorithm(query: Option<&str>) -> bool {
 /// function needs nothing but the request and the clock. `skew` is the allowed clock skew in
 /// seconds.
 pub fn parse<'a>(req: &HttpRequest<'a>, now: i64, skew: i64) -> Result<Parsed<'a>, SigV4Error> {
-    let auth_header = req.headers.get(http::header::AUTHORIZATION);
+    let headers = AuthHeaders::scan(req.headers);
     let query_form = has_presign_algorithm(req.query);
-    let parsed = match (auth_header, query_form) {
+    let parsed = match (headers.authorization.last, query_form) {
         (None, false) => return Err(SigV4Error::Missing),
         (Some(_), true) => return Err(SigV4Error::Ambiguous),
-        (Some(_), false) => parse_header(req)?,
-        (None, true) => parse_query(req)?,
+        (Some(_), false) => parse_header(&headers)?,
+        (None, true) => parse_query(req, &headers)?,
     };
     parsed.check_time(now, skew)?;
     parsed.check_scope_shape()?;
     Ok(parsed)
 }
 
-fn parse_header<'a>(req: &HttpRequest<'a>) -> Result<Parsed<'a>, SigV4Error> {
-    let value = header_str(req, &http::header::AUTHORIZATION)
+fn parse_header<'a>(headers: &AuthHeaders<'a>) -> Result<Parsed<'a>, SigV4Error> {
+    let value = headers
+        .authorization
+        .text()
         .ok_or_else(|| incomplete("Authorization header is not valid ASCII"))?;
-    // The value is visible ASCII and tab (`header_str`), so ASCII trimming is `str::trim`, and
+    // The value is visible ASCII and tab (`Seen::text`), so ASCII trimming is `str::trim`, and
     // byte searches (no per-call `char` searcher: this runs on every request) find the parts.
     let value = value.trim_ascii();
-    let (algorithm, rest) = split_at_byte(value, b' ').unwrap_or((value, ""));
+    let (algorithm, rest) = crate::text::split_once(value, b' ').unwrap_or((value, ""));
     if algorithm != ALGORITHM {
         return Err(SigV4Error::UnsupportedAlgorithm(algorithm.to_owned()));
     }
     let (mut credential, mut signed_headers, mut signature) = (None, None, None);
     let mut rest = Some(rest);
     while let Some(text) = rest {
-        let (part, next) = split_at_byte(text, b',').map_or((text, None), |(p, n)| (p, Some(n)));
+        let (part, next) =
+            crate::text::split_once(text, b',').map_or((text, None), |(p, n)| (p, Some(n)));
         rest = next;
         let part = part.trim_ascii();
         if part.is_empty() {
             continue;
         }
-        let Some((k, v)) = split_at_byte(part, b'=') else {
+        let Some((k, v)) = crate::text::split_once(part, b'=') else {
             return Err(incomplete(format!(
                 "Authorization header requires each component to be of the form key=value; got '{part}'"
             )));
@@ -260,12 +299,9 @@ fn parse_header<'a>(req: &HttpRequest<'a>) -> Result<Parsed<'a>, SigV4Error> {
     let credential = credential.ok_or_else(|| missing("Credential"))?;
     let signed_headers = signed_headers.ok_or_else(|| missing("SignedHeaders"))?;
     let signature = signature.ok_or_else(|| missing("Signature"))?;
-    let (amz_date, amz_date_once) = header_once(req, &X_AMZ_DATE);
-    let (token, token_once) = header_once(req, &X_AMZ_SECURITY_TOKEN);
-    let (payload, payload_once) = header_once(req, &X_AMZ_CONTENT_SHA256);
-    let date = match amz_date {
+    let date = match headers.amz_date.text() {
         Some(d) => AmzDate::parse(d.trim()).ok_or_else(|| SigV4Error::BadDate(d.to_owned()))?,
-        None => match header_str(req, &http::header::DATE) {
+        None => match headers.date.text() {
             Some(d) => AmzDate::parse_http_date(d.trim())
                 .or_else(|| AmzDate::parse(d.trim()))
                 .ok_or_else(|| SigV4Error::BadDate(d.to_owned()))?,
@@ -288,26 +324,23 @@ fn parse_header<'a>(req: &HttpRequest<'a>) -> Result<Parsed<'a>, SigV4Error> {
         signature,
         date,
         expires: None,
-        security_token: token.map(Cow::Borrowed),
-        payload: payload.map(Cow::Borrowed),
+        security_token: headers.security_token.text().map(Cow::Borrowed),
+        payload: headers.content_sha256.text().map(Cow::Borrowed),
         rules: CanonicalRules::for_service(service),
         omit_query_token: false,
         alternative: 0,
         known: KnownHeaders {
-            date: amz_date_once,
-            content_sha256: payload_once,
-            security_token: token_once,
+            date: headers.amz_date.only(),
+            content_sha256: headers.content_sha256.only(),
+            security_token: headers.security_token.only(),
         },
     })
 }
 
-/// `text` split around the first `byte` (an ASCII byte, so both sides are `str`).
-fn split_at_byte(text: &str, byte: u8) -> Option<(&str, &str)> {
-    let i = text.bytes().position(|b| b == byte)?;
-    Some((text.get(..i)?, text.get(i + 1..)?))
-}
-
-fn parse_query<'a>(req: &HttpRequest<'a>) -> Result<Parsed<'a>, SigV4Error> {
+fn parse_query<'a>(
+    req: &HttpRequest<'a>,
+    headers: &AuthHeaders<'a>,
+) -> Result<Parsed<'a>, SigV4Error> {
     let p = presign_params(req.query.unwrap_or(""));
     let algorithm = decode_param(p.algorithm.unwrap_or(""))?;
     if algorithm != ALGORITHM {
@@ -352,7 +385,7 @@ fn parse_query<'a>(req: &HttpRequest<'a>) -> Result<Parsed<'a>, SigV4Error> {
     let security_token = match p.token {
         Some(t) => Some(decode_param(t)?),
         // A "header-after" signer leaves the token out of the query and signs nothing of it.
-        None => header_str(req, &X_AMZ_SECURITY_TOKEN).map(Cow::Borrowed),
+        None => headers.security_token.text().map(Cow::Borrowed),
     };
     Ok(Parsed {
         form: AuthForm::Query,
