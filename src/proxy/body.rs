@@ -176,7 +176,7 @@ where
                         .take()
                         .map(|h| h.finalize().into())
                         .unwrap_or_default();
-                    if !bool::from(subtle::ConstantTimeEq::ct_eq(&got[..], &this.expected[..])) {
+                    if !crate::sigv4::ct_eq32(&got, this.expected) {
                         *this.held = None;
                         *this.trailers = None;
                         this.mismatch.store(true, Ordering::Release);

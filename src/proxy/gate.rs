@@ -374,10 +374,7 @@ pub(crate) async fn read_whole_verified(
 /// Checks a whole body against the SHA-256 the signature declared (if it declared one).
 pub(crate) fn check_sha256(bytes: &[u8], authd: &Authenticated) -> Result<(), Reject> {
     if let BodyCheck::Sha256(expected) = authd.body_check {
-        if !bool::from(subtle::ConstantTimeEq::ct_eq(
-            &body::sha256(bytes)[..],
-            &expected[..],
-        )) {
+        if !crate::sigv4::ct_eq32(&body::sha256(bytes), &expected) {
             return Err(AuthError::PayloadMismatch {
                 service: authd.service.to_string(),
             }
