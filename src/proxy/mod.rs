@@ -353,7 +353,11 @@ pub async fn serve_connections<F, Fut>(
                     req.extensions_mut().insert(crate::tls::SecureTransport);
                 }
                 let open = activity.begin();
-                let response = handler(req, peer);
+                // The handler's future is large (authentication, authorization, the upstream
+                // call: ≈ 4.5 KB, held twice in this block when unboxed: 9.6 KB) and hyper moves
+                // the service future into its dispatcher for every request. Boxed, it is copied
+                // once into the heap and the later moves are of a pointer.
+                let response = Box::pin(handler(req, peer));
                 async move {
                     let response = response.await;
                     drop(open);
