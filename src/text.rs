@@ -51,12 +51,6 @@ impl<'a> Iterator for Split<'a> {
     }
 }
 
-/// Whether `s` contains the ASCII byte `b`.
-#[inline]
-pub fn contains(s: &str, b: u8) -> bool {
-    s.bytes().any(|c| c == b)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -79,7 +73,6 @@ mod tests {
                 s.split(';').collect::<Vec<_>>()
             );
             assert_eq!(split_once(s, b';'), s.split_once(';'));
-            assert_eq!(contains(s, b';'), s.contains(';'));
         }
     }
 
@@ -89,7 +82,6 @@ mod tests {
             let c = char::from(d);
             prop_assert_eq!(split(&s, d).collect::<Vec<_>>(), s.split(c).collect::<Vec<_>>());
             prop_assert_eq!(split_once(&s, d), s.split_once(c));
-            prop_assert_eq!(contains(&s, d), s.contains(c));
         }
     }
 }

@@ -275,7 +275,7 @@ impl Route {
 }
 
 fn decode(s: &str) -> Cow<'_, str> {
-    if !crate::text::contains(s, b'%') {
+    if !s.as_bytes().contains(&b'%') {
         return Cow::Borrowed(s);
     }
     let mut out = Vec::with_capacity(s.len());
@@ -391,7 +391,7 @@ impl RestRoutes {
 /// refused, not mapped. (Empty segments are not refused: [`merge_slashes`] maps them.)
 pub fn ambiguous_path(raw_path: &str) -> Option<&'static str> {
     // A dot segment has a `.` or, percent-encoded, a `%`: most paths have neither.
-    if !crate::text::contains(raw_path, b'.') && !crate::text::contains(raw_path, b'%') {
+    if !raw_path.as_bytes().contains(&b'.') && !raw_path.as_bytes().contains(&b'%') {
         return None;
     }
     crate::text::split(raw_path, b'/')

@@ -401,6 +401,21 @@ mod tests {
         Ok(Frame::data(Bytes::copy_from_slice(bytes)))
     }
 
+    /// Trailers carrying `text`'s CRC-32 as `x-amz-checksum-crc32`.
+    fn crc32_trailer(text: &[u8]) -> http::HeaderMap {
+        let mut t = http::HeaderMap::new();
+        t.insert(
+            "x-amz-checksum-crc32",
+            base64::Engine::encode(
+                &base64::engine::general_purpose::STANDARD,
+                crc32fast::hash(text).to_be_bytes(),
+            )
+            .parse()
+            .unwrap(),
+        );
+        t
+    }
+
     fn unsigned(len: u64) -> ChunkedDecoder {
         ChunkedDecoder::new(
             StreamingMode::UnsignedTrailer,
@@ -658,17 +673,8 @@ mod tests {
         assert_eq!(out, b"abc");
         assert!(err.is_none());
         // Plain data that merely looks like a chunk header but announces more than the object.
-        let mut t = http::HeaderMap::new();
         let text = b"9\r\nabc";
-        t.insert(
-            "x-amz-checksum-crc32",
-            base64::Engine::encode(
-                &base64::engine::general_purpose::STANDARD,
-                crc32fast::hash(text).to_be_bytes(),
-            )
-            .parse()
-            .unwrap(),
-        );
+        let t = crc32_trailer(text);
         let frames = vec![data(text), Ok(Frame::trailers(t))];
         let (out, err) = drain(ChunkedBody::new(
             stream(frames),
@@ -683,16 +689,7 @@ mod tests {
         // and CRLF, or `5` and a bare LF — but is not followed by a chunk's end: plain, in
         // whatever pieces it arrives.
         for text in [&b"a\r\n0123456789xyz-more-bytes"[..], b"5\n0123456789"] {
-            let mut t = http::HeaderMap::new();
-            t.insert(
-                "x-amz-checksum-crc32",
-                base64::Engine::encode(
-                    &base64::engine::general_purpose::STANDARD,
-                    crc32fast::hash(text).to_be_bytes(),
-                )
-                .parse()
-                .unwrap(),
-            );
+            let t = crc32_trailer(text);
             for split in 1..text.len() {
                 let frames = vec![
                     data(&text[..split]),

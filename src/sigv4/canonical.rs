@@ -376,34 +376,13 @@ pub struct MissingHeader;
 ///
 /// `signed_headers` is the `;`-joined lowercase list as the client sent it; `payload_hash` the
 /// value for the last line. `presigned` leaves `X-Amz-Signature` out of the query,
-/// `omit_query_token` leaves out `X-Amz-Security-Token`.
-pub fn canonical_request(
-    sink: &mut impl Sink,
-    req: &HttpRequest<'_>,
-    rules: CanonicalRules,
-    signed_headers: &str,
-    payload_hash: &str,
-    presigned: bool,
-    omit_query_token: bool,
-) -> Result<(), SigV4Error> {
-    canonical_request_with(
-        sink,
-        req,
-        rules,
-        signed_headers,
-        payload_hash,
-        presigned,
-        omit_query_token,
-        &KnownHeaders::default(),
-    )
-}
-
-/// [`canonical_request`] with header values the caller already found.
+/// `omit_query_token` leaves out `X-Amz-Security-Token`; `known` holds header values the
+/// caller already found ([`KnownHeaders::default`] when none).
 #[expect(
     clippy::too_many_arguments,
     reason = "the canonical request's inputs, each distinct"
 )]
-pub(crate) fn canonical_request_with(
+pub fn canonical_request(
     sink: &mut impl Sink,
     req: &HttpRequest<'_>,
     rules: CanonicalRules,

@@ -16,7 +16,7 @@ mod chunked;
 mod key;
 mod parse;
 
-pub use canonical::{canonical_request, CanonicalRules, Sink};
+pub use canonical::{canonical_request, CanonicalRules, KnownHeaders, Sink};
 pub use chunked::{
     decoded_content_length, is_aws_chunked, sniff_chunk_header, strip_aws_chunked,
     ChecksumAlgorithm, ChunkError, ChunkLimits, ChunkSigning, ChunkedDecoder, Sniff, StreamingMode,

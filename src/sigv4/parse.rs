@@ -4,9 +4,7 @@ use std::borrow::Cow;
 
 use sha2::{Digest, Sha256};
 
-use super::canonical::{
-    canonical_request_with, percent_decode, CanonicalRules, KnownHeaders, Sink,
-};
+use super::canonical::{canonical_request, percent_decode, CanonicalRules, KnownHeaders, Sink};
 use super::{HttpRequest, SigV4Error, Signature, ALGORITHM, MAX_PRESIGN_EXPIRES, UNSIGNED_PAYLOAD};
 use crate::time::AmzDate;
 
@@ -617,7 +615,7 @@ impl<'a> Parsed<'a> {
         req: &HttpRequest<'_>,
         payload_hash: &str,
     ) -> Result<(), SigV4Error> {
-        canonical_request_with(
+        canonical_request(
             sink,
             req,
             self.rules,
