@@ -162,7 +162,9 @@ async fn process(
             request_id,
         };
         let verifier = state.web_identity.load_full();
-        if let Some(r) = sts::service::unsigned(&call, verifier.as_deref(), &body).await {
+        // The STS and aws-chunked futures are boxed: they are large and rare, and unboxed they
+        // would size (and so be copied with) every request's future.
+        if let Some(r) = Box::pin(sts::service::unsigned(&call, verifier.as_deref(), &body)).await {
             draft.sts(&r);
             return Ok(r.response.map(body::full));
         }
@@ -201,7 +203,13 @@ async fn process(
             request_id,
         };
         let verifier = state.web_identity.load_full();
-        let r = sts::service::signed(&call, &authd, verifier.as_deref(), &bytes).await;
+        let r = Box::pin(sts::service::signed(
+            &call,
+            &authd,
+            verifier.as_deref(),
+            &bytes,
+        ))
+        .await;
         draft.sts(&r);
         return Ok(r.response.map(body::full));
     }
@@ -240,16 +248,23 @@ async fn process(
             let small = plan.decoded_len <= limit;
             match state {
                 Body::Stream(incoming) => {
-                    decode_chunked(incoming, decoder, http_chunked, &chunk_failure, small).await?
+                    Box::pin(decode_chunked(
+                        incoming,
+                        decoder,
+                        http_chunked,
+                        &chunk_failure,
+                        small,
+                    ))
+                    .await?
                 }
                 Body::Full(bytes) => {
-                    decode_chunked(
+                    Box::pin(decode_chunked(
                         http_body_util::Full::new(bytes),
                         decoder,
                         false,
                         &chunk_failure,
                         small,
-                    )
+                    ))
                     .await?
                 }
                 Body::Unsent => return Err(Reject::Aws(AwsError::incomplete_body())),

@@ -83,19 +83,23 @@ pub struct ProxyState {
     pub(crate) in_flight: std::sync::atomic::AtomicUsize,
     /// TLS for the HTTP listeners (`[tls]`), loaded at start and reloaded on file change.
     pub tls: Option<Arc<crate::tls::Tls>>,
-    client: Client<hyper_rustls::HttpsConnector<HttpConnector>, BoxBody>,
+    client: UpstreamClient,
 }
 
-/// A TLS client configuration that trusts nothing (for a plain-HTTP upstream's client).
-fn no_roots_tls_config() -> Result<tokio_rustls::rustls::ClientConfig, String> {
-    use tokio_rustls::rustls;
-    Ok(rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .map_err(|e| e.to_string())?
-    .with_root_certificates(rustls::RootCertStore::empty())
-    .with_no_client_auth())
+/// The pooled upstream client: a plain-HTTP one for an `http://` upstream (no TLS layer to go
+/// through on every read and write), a TLS-capable one for `https://`.
+enum UpstreamClient {
+    Plain(Client<HttpConnector, BoxBody>),
+    Tls(Client<hyper_rustls::HttpsConnector<HttpConnector>, BoxBody>),
+}
+
+impl UpstreamClient {
+    fn request(&self, req: hyper::Request<BoxBody>) -> hyper_util::client::legacy::ResponseFuture {
+        match self {
+            UpstreamClient::Plain(c) => c.request(req),
+            UpstreamClient::Tls(c) => c.request(req),
+        }
+    }
 }
 
 /// The TLS client configuration for an `https://` upstream: roots from `ca_file` (PEM), or the
@@ -163,23 +167,23 @@ impl ProxyState {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         connector.set_connect_timeout(Some(snapshot.upstream.connect_timeout));
-        connector.enforce_http(false);
-        let tls = match (&snapshot.upstream.target, &snapshot.upstream.ca_file) {
-            // Only an https upstream needs roots (reading the system store costs a few ms).
-            (crate::config::UpstreamTarget::Url(u), ca) if u.scheme_str() == Some("https") => {
-                upstream_tls_config(ca.as_deref())?
-            }
-            // A plain-HTTP upstream never uses TLS: no roots.
-            _ => no_roots_tls_config()?,
-        };
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(connector);
-        let client = Client::builder(TokioExecutor::new())
+        let builder = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(std::time::Duration::from_secs(90))
-            .build(connector);
+            .clone();
+        let client = if upstream.scheme == http::uri::Scheme::HTTPS {
+            // Roots only for an https upstream (reading the system store costs a few ms).
+            let tls = upstream_tls_config(snapshot.upstream.ca_file.as_deref())?;
+            connector.enforce_http(false);
+            let connector = hyper_rustls::HttpsConnectorBuilder::new()
+                .with_tls_config(tls)
+                .https_only()
+                .enable_http1()
+                .wrap_connector(connector);
+            UpstreamClient::Tls(builder.build(connector))
+        } else {
+            connector.enforce_http(true);
+            UpstreamClient::Plain(builder.build(connector))
+        };
         metrics
             .config_generation
             .set(i64::try_from(snapshot.generation).unwrap_or(i64::MAX));
