@@ -193,17 +193,23 @@ fn add_header(
     }
     let name = HeaderName::from_bytes(key.as_bytes())
         .map_err(|_| format!("invalid header name {key:?}"))?;
-    let value =
-        HeaderValue::from_bytes(&value).map_err(|_| format!("invalid value of header {key}"))?;
+    let value = HeaderValue::from_maybe_shared(Bytes::from(value))
+        .map_err(|_| format!("invalid value of header {key}"))?;
     headers.append(name, value);
     Ok(())
 }
 
 fn option(name: &str, value: &[u8]) -> HeaderValueOption {
+    // Tollgate's own header values are ASCII: copied as they are (the lossy conversion is for
+    // anything else).
+    let value = match std::str::from_utf8(value) {
+        Ok(text) => text.to_owned(),
+        Err(_) => String::from_utf8_lossy(value).into_owned(),
+    };
     HeaderValueOption {
         header: Some(EnvoyHeader {
             key: name.to_owned(),
-            value: String::from_utf8_lossy(value).into_owned(),
+            value,
             ..EnvoyHeader::default()
         }),
         append_action: HeaderAppendAction::OverwriteIfExistsOrAdd as i32,
@@ -211,9 +217,9 @@ fn option(name: &str, value: &[u8]) -> HeaderValueOption {
     }
 }
 
-fn metadata_struct(m: &Metadata) -> Struct {
+fn metadata_struct(m: Metadata) -> Struct {
     let fields: HashMap<String, Value> = m
-        .fields()
+        .into_fields()
         .into_iter()
         .map(|(k, v)| {
             (
@@ -235,7 +241,7 @@ pub fn response(verdict: Verdict) -> CheckResponse {
                 code: OK,
                 ..rpc::Status::default()
             }),
-            dynamic_metadata: Some(metadata_struct(&a.metadata)),
+            dynamic_metadata: Some(metadata_struct(a.metadata)),
             http_response: Some(HttpResponse::OkResponse(OkHttpResponse {
                 headers: a
                     .headers
@@ -259,7 +265,7 @@ pub fn response(verdict: Verdict) -> CheckResponse {
                     message: d.metadata.error_code.unwrap_or("").to_owned(),
                     ..rpc::Status::default()
                 }),
-                dynamic_metadata: Some(metadata_struct(&d.metadata)),
+                dynamic_metadata: Some(metadata_struct(d.metadata)),
                 http_response: Some(HttpResponse::DeniedResponse(DeniedHttpResponse {
                     status: Some(HttpStatus {
                         code: i32::from(parts.status.as_u16()),

@@ -89,23 +89,18 @@ pub struct Metadata {
 
 impl Metadata {
     /// The fields as (camelCase key, value) pairs, absent ones left out.
-    pub fn fields(&self) -> Vec<(&'static str, String)> {
-        let mut out = vec![
-            ("decision", self.decision.to_owned()),
-            ("requestId", self.request_id.clone()),
-        ];
+    pub fn into_fields(self) -> Vec<(&'static str, String)> {
+        let mut out = Vec::with_capacity(7);
+        out.push(("decision", self.decision.to_owned()));
+        out.push(("requestId", self.request_id));
         let optional = [
-            ("principalArn", self.principal_arn.as_deref()),
-            ("accountId", self.account_id.as_deref()),
-            ("accessKeyId", self.access_key_id.as_deref()),
-            ("action", self.action.as_deref()),
-            ("errorCode", self.error_code),
+            ("principalArn", self.principal_arn),
+            ("accountId", self.account_id),
+            ("accessKeyId", self.access_key_id),
+            ("action", self.action),
+            ("errorCode", self.error_code.map(str::to_owned)),
         ];
-        out.extend(
-            optional
-                .into_iter()
-                .filter_map(|(k, v)| v.map(|v| (k, v.to_owned()))),
-        );
+        out.extend(optional.into_iter().filter_map(|(k, v)| v.map(|v| (k, v))));
         out
     }
 }
@@ -384,7 +379,7 @@ mod tests {
             ..Metadata::default()
         };
         assert_eq!(
-            m.fields(),
+            m.into_fields(),
             vec![
                 ("decision", "Deny".to_owned()),
                 ("requestId", "r".to_owned()),
