@@ -19,7 +19,10 @@
 #        audit file sink and digests — `tollgate_audit` — and report its ratio to `tollgate`), TLS (1: also
 #        run a Tollgate with the same config plus `[tls]` (a self-signed certificate made with
 #        openssl; wrk over HTTPS keep-alive, so handshakes are amortized) — `tollgate_tls` — and
-#        report its ratio to `tollgate`)
+#        report its ratio to `tollgate`), PAIRED (default 1: after the reps above, REPS paired
+#        runs — the pass-through and Tollgate both on core 1 at the same time, each saturated by
+#        its own wrk — whose CPU-per-request ratio is a capacity ratio that the VM's drifts cancel
+#        out of, since both sides see the same moment; 0 skips them)
 #
 # Bounded: the measurement phase is killed by a watchdog (60 s plus the planned runs); everything started here is
 # stopped on exit. Needs 2+ cores, taskset, wrk (installed with apt-get if missing) and curl.
@@ -66,7 +69,7 @@ trap 'echo "load.sh: interrupted" >&2; exit 130' INT TERM
 # Bound the measurement phase (the build above is not bounded: it is a no-op once built): the
 # runs it plans, plus a margin. (The sleep is killed with the watchdog so that no process
 # outlives the script.)
-LIMIT=$(( 60 + REPS * (3 + ${AUDIT:-0} + ${TLS:-0}) * (DURATION + 2) + 4 * WARMUP + (${PERF_RECORD:+1}0 > 0 ? DURATION : 0) ))
+LIMIT=$(( 60 + REPS * (3 + ${AUDIT:-0} + ${TLS:-0} + ${PAIRED:-1}) * (DURATION + 2) + 4 * WARMUP + (${PERF_RECORD:+1}0 > 0 ? DURATION : 0) ))
 start_watchdog "$LIMIT"
 
 
@@ -222,7 +225,54 @@ for rep in $(seq 1 "$REPS"); do
     fi
 done
 
+# Paired runs: the pass-through and Tollgate served at the same time from one core (core 1),
+# each saturated by its own wrk (core 0). The scheduler shares core 1 between them, and both
+# see the same host conditions at every moment, so the ratio of their CPU time per request is a
+# capacity ratio that this VM's drifts (±20 % between sequential reps) mostly cancel out of.
+PAIRED_RESULTS="$TMP/paired.tsv"
+: >"$PAIRED_RESULTS"
+if [[ ${PAIRED:-1} == 1 ]]; then
+    echo "== paired: passthrough and tollgate on core 1 at once, wrk -t1 -c$CONNS -d${DURATION}s each, $REPS reps"
+    for rep in $(seq 1 "$REPS"); do
+        p0=$(cpu_ticks "$PASS_PID"); g0=$(cpu_ticks "$TG_PID")
+        taskset -c 0 wrk -t1 -c"$CONNS" -d"${DURATION}s" "${SIG_HEADERS[@]}" "http://$PASS_ADDR$PATHQ" >"$TMP/paired.pass" &
+        WRK_PASS=$!
+        taskset -c 0 wrk -t1 -c"$CONNS" -d"${DURATION}s" "${SIG_HEADERS[@]}" "http://$TG_ADDR$PATHQ" >"$TMP/paired.tg"
+        wait "$WRK_PASS"
+        p1=$(cpu_ticks "$PASS_PID"); g1=$(cpu_ticks "$TG_PID")
+        rp=$(awk '/requests in/ {print $1}' "$TMP/paired.pass")
+        rt=$(awk '/requests in/ {print $1}' "$TMP/paired.tg")
+        if grep -q -e 'Non-2xx' -e 'Socket errors' "$TMP/paired.pass" "$TMP/paired.tg"; then
+            echo "   WARNING: paired rep $rep had non-2xx responses or socket errors" >&2
+        fi
+        printf '%s\t%s\t%s\t%s\t%s\n' "$rep" "$rp" "$rt" "$((p1 - p0))" "$((g1 - g0))" >>"$PAIRED_RESULTS"
+        awk -v rp="$rp" -v rt="$rt" -v cp="$((p1 - p0))" -v ct="$((g1 - g0))" -v hz="$CLK_TCK" -v rep="$rep" 'BEGIN {
+            printf "   paired rep %s: passthrough %.0f req, %.2f us CPU/req; tollgate %.0f req, %.2f us CPU/req; capacity ratio %.3f\n",
+                rep, rp, cp / hz * 1e6 / rp, rt, ct / hz * 1e6 / rt, (cp / rp) / (ct / rt) }'
+    done
+fi
+
 # --- report -----------------------------------------------------------------------------------
+paired_report() {
+    [[ -s $PAIRED_RESULTS ]] || return 0
+    echo
+    echo "Paired (passthrough and tollgate on core 1 at the same time, each with its own wrk on core 0):"
+    echo
+    echo "| rep | passthrough req | passthrough CPU µs/req | tollgate req | tollgate CPU µs/req | capacity ratio (passthrough CPU/req ÷ tollgate CPU/req) | extra CPU µs/req |"
+    echo "|---|---|---|---|---|---|---|"
+    awk -F'\t' -v hz="$CLK_TCK" '
+        function median(a, k,   i, j, t) {
+            for (i = 1; i <= k; i++) for (j = i + 1; j <= k; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
+            return (k % 2) ? a[(k + 1) / 2] : (a[k / 2] + a[k / 2 + 1]) / 2
+        }
+        { n++; pc = $4 / hz * 1e6 / $2; tc = $5 / hz * 1e6 / $3; r[n] = pc / tc; d[n] = tc - pc
+          printf "| %s | %d | %.2f | %d | %.2f | %.3f | %+.2f |\n", $1, $2, pc, $3, tc, r[n], d[n] }
+        END {
+            printf "| median | | | | | %.3f | %+.2f |\n", median(r, n), median(d, n)
+            printf "\nPaired one-core capacity ratio (median; for comparison, the goal line above is the sequential rps ratio): %.3f\n", median(r, n)
+        }' "$PAIRED_RESULTS"
+}
+
 report() {
     echo
     echo "Machine: $(nproc) vCPU, $(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo), $(uname -r)"
@@ -294,6 +344,7 @@ variant_report() {
         }' "$RESULTS"
 }
 { report
+  paired_report
   [[ -z $AUD_PID ]] || variant_report tollgate_audit "audit file sink + digests on vs off" 0.95
   [[ -z $TLS_PID ]] || variant_report tollgate_tls "HTTPS (rustls, keep-alive) vs plain HTTP"
 } | tee "${OUT:-/dev/null}"
