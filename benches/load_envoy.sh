@@ -47,7 +47,9 @@
 #        OUT (also write the report to this file), TG_CORE (diagnosis only: the core Tollgate and
 #        the null ext_authz server are pinned to, default 1, Envoy's core; TG_CORE=0 puts them with
 #        wrk and the echo instead, which shows Envoy's own ext_authz cost without the ext_authz
-#        server competing for Envoy's core)
+#        server competing for Envoy's core), ENVOY_CORE (diagnosis only: Envoy's core, default 1;
+#        ENVOY_CORE=0 TG_CORE=0 runs everything on core 0 — the reference's "same-core" latency,
+#        with no cross-CPU wake-ups in the c=1 figures)
 #
 # Bounded: the measurement phase is killed by a watchdog (60 s plus the planned runs); everything
 # started here is stopped on exit. Needs 2+ cores, taskset, wrk (installed with apt-get if
@@ -111,6 +113,7 @@ start_watchdog "$LIMIT"
 
 # --- echo upstream and Tollgate ---------------------------------------------------------------
 TG_CORE=${TG_CORE:-1}
+ENVOY_CORE=${ENVOY_CORE:-1}
 echo "== starting echo upstream (core 0), tollgate and null ext_authz (core $TG_CORE)"
 taskset -c 0 "$BIN" echo --listen 127.0.0.1:0 >"$TMP/echo.log" 2>&1 &
 ECHO_PID=$!; PIDS+=("$ECHO_PID")
@@ -222,13 +225,13 @@ EOF
 }
 
 declare -A EPID EADDR EADMIN
-# start_envoy NAME: starts Envoy on $TMP/NAME.yaml pinned to core 1, waits for its admin /ready
+# start_envoy NAME: starts Envoy on $TMP/NAME.yaml pinned to $ENVOY_CORE (default 1), waits for its admin /ready
 # (200) and sets EPID, EADMIN and EADDR (the listener) for NAME. --disable-hot-restart: with hot
 # restart on, every Envoy leaves a /dev/shm/envoy_shared_memory_* segment behind when stopped.
 start_envoy() {
     local name=$1 pid admin="" i code listeners
     envoy_yaml "${name#envoy_}" >"$TMP/$name.yaml"
-    taskset -c 1 "$ENVOY" -c "$TMP/$name.yaml" --concurrency 1 --use-dynamic-base-id --disable-hot-restart \
+    taskset -c "$ENVOY_CORE" "$ENVOY" -c "$TMP/$name.yaml" --concurrency 1 --use-dynamic-base-id --disable-hot-restart \
         --log-level warn --admin-address-path "$TMP/$name.admin" >"$TMP/$name.log" 2>&1 &
     pid=$!; PIDS+=("$pid"); EPID[$name]=$pid
     for i in $(seq 1 300); do
@@ -247,7 +250,7 @@ start_envoy() {
     [[ -n ${EADDR[$name]} ]] || die "$name: no ingress listener in admin /listeners: $listeners"
     EADMIN[$name]=$admin
 }
-echo "== starting ${CONFIGS[*]} ($ENVOY_VERSION, --concurrency 1, core 1)"
+echo "== starting ${CONFIGS[*]} ($ENVOY_VERSION, --concurrency 1, core $ENVOY_CORE)"
 for c in "${CONFIGS[@]}"; do start_envoy "$c"; done
 
 # --- signed headers and checks ----------------------------------------------------------------
@@ -465,10 +468,10 @@ report() {
     echo
     echo "Machine: $(nproc) vCPU, $(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo), $(uname -r)"
     echo "Envoy $ENVOY_VERSION (--concurrency 1, no access log); $REPS reps, ${DURATION}s per run; wrk + echo on core 0,"
-    if [[ $TG_CORE == 1 ]]; then
+    if [[ $TG_CORE == 1 && $ENVOY_CORE == 1 ]]; then
         echo "Envoy, Tollgate and the null ext_authz server all on core 1 (the sidecar shares the application pod's CPU); CPU = utime+stime ÷ requests"
     else
-        echo "Envoy on core 1, Tollgate and the null ext_authz server on core $TG_CORE (TG_CORE: diagnosis, not the goal's set-up); CPU = utime+stime ÷ requests"
+        echo "Envoy on core $ENVOY_CORE, Tollgate and the null ext_authz server on core $TG_CORE (TG_CORE/ENVOY_CORE: diagnosis, not the goal's set-up); CPU = utime+stime ÷ requests"
     fi
     echo "GET $PATHQ, SigV4 + authorization on ten policies (Tollgate); null ext_authz allows every Check; HTTP/1.1 keep-alive"
     table 1

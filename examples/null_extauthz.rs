@@ -2,7 +2,7 @@
 //! and no metadata.
 //!
 //! The peer for `benches/load_envoy.sh`: the same stack as Tollgate's ext_authz gRPC service
-//! (tonic 0.14 server, envoy-types, tokio multi-threaded runtime, `TCP_NODELAY`) with none of its
+//! (tonic 0.14 server, envoy-types, Tollgate's tokio runtime choice, `TCP_NODELAY`) with none of its
 //! work — no SigV4, no policy, no audit, no identity headers. Envoy + this service is the floor
 //! that Envoy's own ext_authz round trip costs; Tollgate's share is what it adds above it.
 //!
@@ -41,10 +41,16 @@ fn main() {
             other => panic!("unknown argument {other} (usage: --listen ADDR)"),
         }
     }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    // Tollgate's choice: the single-threaded scheduler when there is one CPU to run on.
+    let one_cpu = std::thread::available_parallelism().is_ok_and(|n| n.get() == 1);
+    let rt = if one_cpu {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+    }
+    .enable_all()
+    .build()
+    .expect("runtime");
     rt.block_on(async {
         let listener = tokio::net::TcpListener::bind(&listen).await.unwrap();
         println!(

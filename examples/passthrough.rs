@@ -1,10 +1,10 @@
 //! A plain hyper 1 pass-through reverse proxy: Tollgate's proxy structure without authentication.
 //!
-//! The peer for `benches/load.sh`: same runtime (tokio multi-threaded), same server (hyper-util
-//! `auto` builder, HTTP/1.1 and h2c), same upstream client (hyper-util legacy pooled client,
-//! `TCP_NODELAY`, 90 s idle pool), same hop-by-hop header removal and `Host` preservation. It does
-//! none of Tollgate's per-request work: no SigV4, no request id, no identity headers, no metrics,
-//! no upstream timeout.
+//! The peer for `benches/load.sh`: same runtime (tokio: single-threaded on one CPU, multi-threaded
+//! otherwise), same server (hyper-util `auto` builder, HTTP/1.1 and h2c), same upstream client
+//! (hyper-util legacy pooled client, `TCP_NODELAY`, 90 s idle pool), same hop-by-hop header
+//! removal and `Host` preservation. It does none of Tollgate's per-request work: no SigV4, no
+//! request id, no identity headers, no metrics, no upstream timeout.
 //!
 //! ```text
 //! cargo run --release --example passthrough -- --listen 127.0.0.1:8081 --upstream http://127.0.0.1:3000
@@ -134,10 +134,16 @@ fn main() {
         usage()
     };
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    // Tollgate's choice: the single-threaded scheduler when there is one CPU to run on.
+    let one_cpu = std::thread::available_parallelism().is_ok_and(|n| n.get() == 1);
+    let runtime = if one_cpu {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+    }
+    .enable_all()
+    .build()
+    .expect("runtime");
     runtime.block_on(async move {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);

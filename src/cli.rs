@@ -213,7 +213,15 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
+    // One CPU to run on (an affinity mask or a CPU quota of one): the single-threaded scheduler,
+    // which has no work-stealing queues to synchronise. More: one worker per CPU.
+    let one_cpu = std::thread::available_parallelism().is_ok_and(|n| n.get() == 1);
+    let mut builder = if one_cpu {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+    };
+    builder
         .enable_all()
         .build()
         .context("cannot start the async runtime")
