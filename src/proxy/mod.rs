@@ -480,17 +480,30 @@ impl Drop for OpenCall {
 /// the listener shuts down, or when no call has been open on it for `idle_timeout` — checked
 /// four times per period, so an idle connection closes between 1 and 1.25 periods after its
 /// last call.
+///
+/// The connection is polled whenever the task wakes (two or three times per call). The
+/// shutdown signal and the idle ticks are polled only when one of them woke the task: they
+/// have their own waker ([`ControlWake`]), so a call does not pay for checking them.
 async fn drive<C, E>(
     conn: C,
     graceful_shutdown: impl Fn(std::pin::Pin<&mut C>),
-    mut shutdown: tokio::sync::watch::Receiver<()>,
+    shutdown: tokio::sync::watch::Receiver<()>,
     activity: &Activity,
     idle_timeout: std::time::Duration,
 ) -> Result<(), E>
 where
     C: std::future::Future<Output = Result<(), E>>,
 {
+    use std::future::Future;
+    use std::sync::atomic::Ordering;
+    use std::task::{Context, Poll};
     let mut conn = std::pin::pin!(conn);
+    // The receiver itself stays here until the connection has ended: the listener waits for
+    // every receiver to be dropped before it reports that its connections are done.
+    let mut signal = shutdown.clone();
+    let mut stop = std::pin::pin!(async move {
+        let _ = signal.changed().await;
+    });
     let tick = idle_timeout / 4;
     let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + tick, tick);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -498,22 +511,88 @@ where
     let mut last = activity.quiet_mark();
     let mut quiet_ticks = 0u32;
     let mut finishing = false;
-    loop {
-        tokio::select! {
-            served = conn.as_mut() => return served,
-            _ = shutdown.changed(), if !finishing => {
+    let control = Arc::new(ControlWake::default());
+    let control_waker = std::task::Waker::from(control.clone());
+    let mut task_waker: Option<std::task::Waker> = None;
+    let served = std::future::poll_fn(move |cx| loop {
+        // The task's waker, for the control waker to pass wake-ups on to (it changes rarely,
+        // if ever: the check is a comparison).
+        if !task_waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+            task_waker = Some(cx.waker().clone());
+            control.set_task(cx.waker().clone());
+        }
+        if let Poll::Ready(served) = conn.as_mut().poll(cx) {
+            return Poll::Ready(served);
+        }
+        if finishing
+            || !control.woken.load(Ordering::Acquire)
+            || !control.woken.swap(false, Ordering::AcqRel)
+        {
+            return Poll::Pending;
+        }
+        let mut control_cx = Context::from_waker(&control_waker);
+        if stop.as_mut().poll(&mut control_cx).is_ready() {
+            finishing = true;
+        }
+        while !finishing && ticks.poll_tick(&mut control_cx).is_ready() {
+            let now = activity.quiet_mark();
+            quiet_ticks = if now.is_some() && now == last {
+                quiet_ticks + 1
+            } else {
+                0
+            };
+            last = now;
+            if quiet_ticks >= 4 {
+                tracing::debug!("closing an idle connection");
                 finishing = true;
-                graceful_shutdown(conn.as_mut());
             }
-            _ = ticks.tick(), if !finishing => {
-                let now = activity.quiet_mark();
-                quiet_ticks = if now.is_some() && now == last { quiet_ticks + 1 } else { 0 };
-                last = now;
-                if quiet_ticks >= 4 {
-                    tracing::debug!("closing an idle connection");
-                    finishing = true;
-                    graceful_shutdown(conn.as_mut());
-                }
+        }
+        if !finishing {
+            return Poll::Pending;
+        }
+        // Asked to finish: hyper needs the connection polled again to act on it.
+        graceful_shutdown(conn.as_mut());
+    })
+    .await;
+    drop(shutdown);
+    served
+}
+
+/// The waker of a connection's shutdown signal and idle ticks: notes that one of them fired,
+/// then wakes the connection's task.
+struct ControlWake {
+    woken: std::sync::atomic::AtomicBool,
+    task: std::sync::Mutex<Option<std::task::Waker>>,
+}
+
+impl Default for ControlWake {
+    fn default() -> Self {
+        // Woken at first, so that both are polled once (which registers them).
+        Self {
+            woken: std::sync::atomic::AtomicBool::new(true),
+            task: std::sync::Mutex::new(None),
+        }
+    }
+}
+
+impl ControlWake {
+    fn set_task(&self, waker: std::task::Waker) {
+        if let Ok(mut task) = self.task.lock() {
+            *task = Some(waker);
+        }
+    }
+}
+
+impl std::task::Wake for ControlWake {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.woken.store(true, std::sync::atomic::Ordering::Release);
+        if let Ok(task) = self.task.lock() {
+            if let Some(waker) = task.as_ref() {
+                waker.wake_by_ref();
             }
         }
     }
