@@ -41,16 +41,8 @@ fn main() {
             other => panic!("unknown argument {other} (usage: --listen ADDR)"),
         }
     }
-    // Tollgate's choice: the single-threaded scheduler when there is one CPU to run on.
-    let one_cpu = std::thread::available_parallelism().is_ok_and(|n| n.get() == 1);
-    let rt = if one_cpu {
-        tokio::runtime::Builder::new_current_thread()
-    } else {
-        tokio::runtime::Builder::new_multi_thread()
-    }
-    .enable_all()
-    .build()
-    .expect("runtime");
+    // Tollgate's own runtime choice (single-threaded on one CPU).
+    let rt = tollgate::cli::runtime().expect("runtime");
     rt.block_on(async {
         let listener = tokio::net::TcpListener::bind(&listen).await.unwrap();
         println!(

@@ -134,16 +134,8 @@ fn main() {
         usage()
     };
 
-    // Tollgate's choice: the single-threaded scheduler when there is one CPU to run on.
-    let one_cpu = std::thread::available_parallelism().is_ok_and(|n| n.get() == 1);
-    let runtime = if one_cpu {
-        tokio::runtime::Builder::new_current_thread()
-    } else {
-        tokio::runtime::Builder::new_multi_thread()
-    }
-    .enable_all()
-    .build()
-    .expect("runtime");
+    // Tollgate's own runtime choice (single-threaded on one CPU).
+    let runtime = tollgate::cli::runtime().expect("runtime");
     runtime.block_on(async move {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);

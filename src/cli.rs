@@ -212,9 +212,11 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
     }
 }
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    // One CPU to run on (an affinity mask or a CPU quota of one): the single-threaded scheduler,
-    // which has no work-stealing queues to synchronise. More: one worker per CPU.
+/// Tollgate's async runtime: with one CPU to run on (an affinity mask or a CPU quota of one),
+/// the single-threaded scheduler, which has no work-stealing queues to synchronise; with more,
+/// one worker per CPU. The load-test peers (`examples/`) use it too, so that they compare like
+/// for like.
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     let one_cpu = std::thread::available_parallelism().is_ok_and(|n| n.get() == 1);
     let mut builder = if one_cpu {
         tokio::runtime::Builder::new_current_thread()

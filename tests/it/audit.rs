@@ -595,8 +595,29 @@ fn an_unwritable_audit_directory_fails_closed_and_recovers() {
 /// before the process exits.
 #[test]
 fn sigterm_lets_an_open_call_finish_and_records_it() {
+    open_call_finishes_at_sigterm(Tollgate::demo());
+}
+
+/// With one CPU to run on, Tollgate runs tokio's single-threaded scheduler (no worker threads):
+/// calls are served, and SIGTERM still lets an open call finish and records it.
+#[test]
+fn on_one_cpu_the_single_threaded_runtime_serves_and_drains() {
+    let tg = Tollgate::demo_on_one_cpu();
+    let threads: Vec<String> = std::fs::read_dir(format!("/proc/{}/task", tg.pid()))
+        .unwrap()
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .map(|name| name.trim().to_owned())
+        .collect();
+    assert!(!threads.is_empty());
+    assert!(
+        !threads.iter().any(|t| t.starts_with("tokio-rt-worker")),
+        "a multi-threaded runtime on one CPU: {threads:?}"
+    );
+    open_call_finishes_at_sigterm(tg);
+}
+
+fn open_call_finishes_at_sigterm(mut tg: Tollgate) {
     use std::io::Write as _;
-    let mut tg = Tollgate::demo();
     let admin = tg.key("admin");
     let body = vec![b'x'; 1000];
     let url = format!("{}/orders/1", tg.proxy_url());

@@ -77,7 +77,19 @@ impl Tollgate {
     /// `tollgate serve` with the embedded demo configuration (proxy, admin
     /// and echo upstream all on ephemeral ports).
     pub fn demo() -> Self {
-        let tollgate = Self::start(&EPHEMERAL_LISTENERS, true);
+        Self::demo_with(Self::start(&EPHEMERAL_LISTENERS, true))
+    }
+
+    /// [`Self::demo`] run with one CPU to run on (`taskset -c 0`).
+    pub fn demo_on_one_cpu() -> Self {
+        Self::demo_with(Self::start_under(
+            &["taskset", "-c", "0"],
+            &EPHEMERAL_LISTENERS,
+            true,
+        ))
+    }
+
+    fn demo_with(tollgate: Self) -> Self {
         // The credentials follow the listening lines.
         tollgate.wait_for_stdout("the demo credentials of users admin and reader", |banner| {
             let keys = parse_keys(banner);
@@ -106,8 +118,21 @@ impl Tollgate {
     /// `proxy listening on ADDR` and `admin listening on ADDR` (and
     /// `echo upstream listening on ADDR` when `expect_echo`).
     pub fn start(args: &[&str], expect_echo: bool) -> Self {
+        Self::start_under(&[], args, expect_echo)
+    }
+
+    /// [`Self::start`] through a wrapper command (`wrapper... tollgate ARGS...`).
+    pub fn start_under(wrapper: &[&str], args: &[&str], expect_echo: bool) -> Self {
         let work_dir = tempfile::tempdir().unwrap();
-        let mut child = Command::new(TOLLGATE_BIN)
+        let mut command = match wrapper.split_first() {
+            Some((program, rest)) => {
+                let mut c = Command::new(program);
+                c.args(rest).arg(TOLLGATE_BIN);
+                c
+            }
+            None => Command::new(TOLLGATE_BIN),
+        };
+        let mut child = command
             .args(args)
             .current_dir(work_dir.path())
             .stdin(Stdio::null())
