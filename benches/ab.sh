@@ -32,18 +32,7 @@ BIN=target/release/tollgate
 SIGN=target/release/examples/sign_request
 for b in "$BIN" "$SIGN" "$OLD" "$NEW"; do [[ -x $b ]] || die "$b is missing"; done
 
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/tollgate-ab.XXXXXX")
-PIDS=()
-WATCHDOG=""
-cleanup() {
-    trap - EXIT INT TERM
-    [[ -n $WATCHDOG ]] && kill "$WATCHDOG" 2>/dev/null || true
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'echo "ab.sh: interrupted" >&2; exit 130' INT TERM
+begin_run tollgate-ab
 start_watchdog $(( 60 + 2 * (N + 1) * (D + 3) ))
 
 taskset -c 0 "$BIN" echo --listen 127.0.0.1:0 >"$TMP/echo.log" 2>&1 &

@@ -41,18 +41,7 @@ PASS=target/release/examples/passthrough
 SIGN=target/release/examples/sign_request
 for b in "$BIN" "$PASS" "$SIGN"; do [[ -x $b ]] || die "$b is missing (run without --no-build)"; done
 
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/tollgate-instr.XXXXXX")
-PIDS=()
-WATCHDOG=""
-cleanup() {
-    trap - EXIT INT TERM
-    [[ -n $WATCHDOG ]] && kill "$WATCHDOG" 2>/dev/null || true
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'echo "instructions.sh: interrupted" >&2; exit 130' INT TERM
+begin_run tollgate-instr
 
 LIMIT=$(( 180 + 2 * (DURATION + 5) ))
 start_watchdog "$LIMIT"

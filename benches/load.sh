@@ -53,18 +53,7 @@ PASS=target/release/examples/passthrough
 SIGN=target/release/examples/sign_request
 for b in "$BIN" "$PASS" "$SIGN"; do [[ -x $b ]] || die "$b is missing (run without --no-build)"; done
 
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/tollgate-load.XXXXXX")
-PIDS=()
-WATCHDOG=""
-cleanup() {
-    trap - EXIT INT TERM
-    [[ -n $WATCHDOG ]] && kill "$WATCHDOG" 2>/dev/null || true
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'echo "load.sh: interrupted" >&2; exit 130' INT TERM
+begin_run tollgate-load
 
 # Bound the measurement phase (the build above is not bounded: it is a no-op once built): the
 # runs it plans, plus a margin. (The sleep is killed with the watchdog so that no process

@@ -14,6 +14,25 @@ require_load_tools() {
     fi
 }
 
+# begin_run NAME: a temporary directory ($TMP, under $TMPDIR, named after NAME), the list of
+# processes this script starts ($PIDS: append every one) and traps that, on exit or interrupt,
+# stop them and the watchdog and remove $TMP. Call it from the script itself, not a subshell.
+begin_run() {
+    TMP=$(mktemp -d "${TMPDIR:-/tmp}/$1.XXXXXX")
+    PIDS=()
+    WATCHDOG=""
+    trap end_run EXIT
+    trap 'echo "$(basename "$0"): interrupted" >&2; exit 130' INT TERM
+}
+
+end_run() {
+    trap - EXIT INT TERM
+    [[ -n $WATCHDOG ]] && kill "$WATCHDOG" 2>/dev/null || true
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+    rm -rf "$TMP"
+}
+
 # Waits for "<prefix> ADDR" in a log file and prints ADDR.
 wait_addr() {
     local log=$1 prefix=$2 pid=$3 i

